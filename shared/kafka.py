@@ -1,0 +1,140 @@
+"""Kafka in binary content mode. The only module that touches kafka-python.
+
+CloudEvents become Kafka records through ``cloudevents.kafka`` (``ce_*`` headers, JSON value,
+key = the ``partitionkey`` extension = the conversation key) and come back the same way. The
+producer waits for ``acks=all`` within a bound, so a webhook is acknowledged only once its
+event is durable, and a broker outage becomes :class:`DependencyUnavailable` (HTTP 503).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from cloudevents.http import CloudEvent
+from cloudevents.kafka import KafkaMessage, from_binary, to_binary
+
+from shared.errors import DependencyUnavailable, describe
+from shared.settings import Settings
+
+
+def to_record(event: CloudEvent) -> KafkaMessage:
+    message = to_binary(event, data_marshaller=_marshal)
+    key = message.key
+    return KafkaMessage(
+        message.headers, key.encode() if isinstance(key, str) else key, message.value
+    )
+
+
+def from_record(headers: Sequence[tuple[str, bytes]], key: bytes | None, value: bytes) -> Any:
+    """A CloudEvent from a consumed record's parts (kafka-python gives headers as pairs)."""
+    event = from_binary(KafkaMessage(dict(headers), key, value), data_unmarshaller=json.loads)
+    if isinstance(event.get("partitionkey"), bytes):
+        event["partitionkey"] = event["partitionkey"].decode()
+    return event
+
+
+def _marshal(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class EventProducer:
+    """A lazily created, thread-safe producer (created in the worker, after gunicorn forks)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: Any = None
+        self._lock = threading.Lock()
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._producer is None:
+                from kafka import KafkaProducer  # lazy: ~100 ms of imports
+
+                timeout_ms = int(self._settings.kafka_ack_timeout_s * 1000)
+                self._producer = KafkaProducer(
+                    bootstrap_servers=list(self._settings.kafka_brokers),
+                    client_id=self._settings.service_name,
+                    acks="all",
+                    linger_ms=0,
+                    max_block_ms=timeout_ms,
+                    request_timeout_ms=timeout_ms,
+                    delivery_timeout_ms=timeout_ms + 1000,
+                    bootstrap_timeout_ms=timeout_ms,
+                    retry_backoff_ms=100,
+                    reconnect_backoff_max_ms=1000,
+                )
+            return self._producer
+
+    def publish(self, events: Sequence[tuple[str, CloudEvent]]) -> None:
+        """Produce every event and wait until the broker acknowledged all of them."""
+        if not events:
+            return
+        deadline = time.monotonic() + self._settings.kafka_ack_timeout_s
+        try:
+            producer = self._client()
+            futures = []
+            for topic, event in events:
+                record = to_record(event)
+                futures.append(
+                    producer.send(
+                        topic,
+                        key=record.key,
+                        value=record.value,
+                        headers=list(record.headers.items()),
+                    )
+                )
+            for future in futures:
+                future.get(timeout=max(0.05, deadline - time.monotonic()))
+        except Exception as exc:
+            self._discard_after(exc)
+            raise DependencyUnavailable(
+                f"Kafka did not acknowledge the event: {describe(exc)}", dependency="kafka"
+            ) from exc
+
+    def _discard_after(self, exc: BaseException) -> None:
+        # A producer that could not even bootstrap is rebuilt on the next request.
+        if type(exc).__name__ == "NoBrokersAvailable":
+            with self._lock:
+                self._producer = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=1)
+                self._producer = None
+
+
+def brokers_reachable(brokers: Sequence[str], timeout_s: float = 0.5) -> bool:
+    """A cheap liveness probe: can we open a TCP connection to any broker?"""
+    for broker in brokers:
+        host, _, port = broker.rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def ensure_topics(brokers: Sequence[str], topics: Sequence[str], partitions: int = 3) -> None:
+    """Create missing topics (local stack and tests; production topics are provisioned)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=list(brokers), client_id="chat-service-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
+                admin.create_topics(
+                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                )
+    finally:
+        admin.close()

@@ -1,0 +1,153 @@
+"""The canonical message model every channel is normalised into.
+
+A channel module turns a platform payload into :class:`InboundMessage` and
+:class:`StatusUpdate` values; everything downstream (events, storage, the bot) sees only these.
+Rich content keeps a plain-text rendering in ``text`` where one exists, so a consumer that only
+understands text still has something to work with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Channel(StrEnum):
+    WHATSAPP = "whatsapp"
+    SLACK = "slack"
+    TELEGRAM = "telegram"
+    WEBCHAT = "webchat"
+
+
+class MessageKind(StrEnum):
+    TEXT = "text"
+    MEDIA = "media"  # image, audio, video, document, sticker, voice, animation
+    LOCATION = "location"
+    CONTACTS = "contacts"
+    INTERACTIVE = "interactive"  # a button / list / callback reply
+    REACTION = "reaction"
+    ORDER = "order"
+    SYSTEM = "system"
+    UNSUPPORTED = "unsupported"
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Sender:
+    id: str
+    name: str | None = None
+    is_bot: bool = False
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """A reference to media held by the platform (ids expire: WhatsApp's after 7 days)."""
+
+    type: str  # image, audio, video, document, sticker, voice, animation, file
+    id: str
+    mime_type: str | None = None
+    caption: str | None = None
+    filename: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+    name: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class InteractiveReply:
+    """The user picked an option we offered: a button, a list row, a callback query."""
+
+    type: str  # button_reply, list_reply, button, callback_query
+    id: str
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Reaction:
+    emoji: str  # empty when the user removed the reaction
+    message_id: str  # the platform id of the message reacted to
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    tenant_id: str
+    channel: Channel
+    account_id: str  # phone_number_id, Slack team_id, Telegram bot id, web site key
+    chat_id: str  # the platform's conversation: wa_id, Slack channel, Telegram chat id, ...
+    platform_message_id: str  # wamid, Slack event_id, Telegram update_id, client message id
+    sender: Sender
+    kind: MessageKind
+    timestamp: str  # RFC 3339, UTC
+    text: str | None = None
+    attachments: tuple[MediaRef, ...] = ()
+    location: Location | None = None
+    interactive: InteractiveReply | None = None
+    reaction: Reaction | None = None
+    reply_to: str | None = None
+    thread_id: str | None = None
+    edited: bool = False
+    raw_type: str = ""  # the platform's own type name, kept for unsupported and audit
+    raw: dict[str, Any] = field(default_factory=dict)  # platform fields we do not model
+
+    @property
+    def conversation_id(self) -> str:
+        """The conversation within the channel: one chat as seen through one account."""
+        return f"{self.account_id}/{self.chat_id}"
+
+    @property
+    def conversation_key(self) -> str:
+        return conversation_key(self.tenant_id, self.channel, self.conversation_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["conversation_id"] = self.conversation_id
+        data["conversation_key"] = self.conversation_key
+        return data
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """What the platform says happened to a message we sent."""
+
+    tenant_id: str
+    channel: Channel
+    account_id: str
+    chat_id: str
+    platform_message_id: str  # the id the platform gave our outbound message
+    status: DeliveryStatus
+    timestamp: str
+    errors: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def conversation_id(self) -> str:
+        return f"{self.account_id}/{self.chat_id}"
+
+    @property
+    def conversation_key(self) -> str:
+        return conversation_key(self.tenant_id, self.channel, self.conversation_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["conversation_id"] = self.conversation_id
+        data["conversation_key"] = self.conversation_key
+        return data
+
+
+def conversation_key(tenant_id: str, channel: str, conversation_id: str) -> str:
+    """``tenant:channel:conversation``: the Kafka record key, so a conversation stays ordered."""
+    return f"{tenant_id}:{channel}:{conversation_id}"

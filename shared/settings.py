@@ -1,0 +1,92 @@
+"""Settings, read from the environment once into a frozen object.
+
+No other module reads ``os.environ``; they take a :class:`Settings` (usually via
+:func:`get_settings`) so tests can build one by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    service_name: str = "chat-service"
+    topic_prefix: str = "chatbot.platform"
+    kafka_brokers: tuple[str, ...] = ("127.0.0.1:9092",)
+    # Upper bound on how long an ingress request waits for Kafka's acknowledgement.
+    kafka_ack_timeout_s: float = 5.0
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
+    mongodb_database: str = "chat_service"
+    # Tenant directory: a JSON file (a mounted Kubernetes Secret in production) or inline JSON.
+    tenants_file: str = ""
+    tenants_json: str = ""
+    max_body_bytes: int = MIB
+    slack_max_clock_skew_s: int = 300
+    webchat_token_ttl_s: int = 1800
+    log_level: str = "INFO"
+
+    @property
+    def inbound_topic(self) -> str:
+        return f"{self.topic_prefix}.messages.inbound"
+
+    @property
+    def outbound_topic(self) -> str:
+        return f"{self.topic_prefix}.messages.outbound"
+
+    @property
+    def status_topic(self) -> str:
+        return f"{self.topic_prefix}.messages.status"
+
+    @property
+    def audit_topic(self) -> str:
+        return f"{self.topic_prefix}.audit"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        default = cls()
+
+        def text(name: str, fallback: str) -> str:
+            value = env.get(name, "").strip()
+            return value or fallback
+
+        def number(name: str, fallback: float) -> float:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return fallback
+            try:
+                return float(raw)
+            except ValueError as exc:
+                raise ValueError(f"setting {name} must be a number, got {raw!r}") from exc
+
+        brokers = text("KAFKA_BROKERS", ",".join(default.kafka_brokers))
+        return cls(
+            service_name=text("K_SERVICE", text("SERVICE_NAME", default.service_name)),
+            topic_prefix=text("TOPIC_PREFIX", default.topic_prefix),
+            kafka_brokers=tuple(b.strip() for b in brokers.split(",") if b.strip()),
+            kafka_ack_timeout_s=number("KAFKA_ACK_TIMEOUT_S", default.kafka_ack_timeout_s),
+            redis_url=text("REDIS_URL", default.redis_url),
+            mongodb_uri=text("MONGODB_URI", default.mongodb_uri),
+            mongodb_database=text("MONGODB_DATABASE", default.mongodb_database),
+            tenants_file=text("TENANTS_FILE", ""),
+            tenants_json=text("TENANTS_JSON", ""),
+            max_body_bytes=int(number("MAX_BODY_BYTES", default.max_body_bytes)),
+            slack_max_clock_skew_s=int(
+                number("SLACK_MAX_CLOCK_SKEW_S", default.slack_max_clock_skew_s)
+            ),
+            webchat_token_ttl_s=int(number("WEBCHAT_TOKEN_TTL_S", default.webchat_token_ttl_s)),
+            log_level=text("LOG_LEVEL", default.log_level).upper(),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings.from_env()

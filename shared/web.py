@@ -1,0 +1,172 @@
+"""The Flask adapter: a Flask request in, a :class:`WebRequest` to the channel, a response out.
+
+Channel modules never see Flask; they take a :class:`WebRequest` and return a
+:class:`WebResponse`, which keeps them testable without a server. This module also mounts
+``GET /api/v2/health`` and ``/metrics`` on the functions-framework app and turns every
+:class:`ChatServiceError` into its JSON error response, logged and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import flask
+from werkzeug.exceptions import HTTPException
+
+from shared import logs, metrics
+from shared.errors import ChatServiceError, DependencyUnavailable, MethodNotAllowed, RateLimited
+from shared.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WebRequest:
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        """A header by name, case-insensitively (HTTP header names are)."""
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class WebResponse:
+    status: int
+    body: Any = ""  # dict/list → JSON, str/bytes as is
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[WebRequest], WebResponse]
+
+
+def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> WebResponse:
+    return WebResponse(status, body, dict(headers or {}))
+
+
+def error_response(exc: ChatServiceError) -> WebResponse:
+    headers: dict[str, str] = {}
+    if isinstance(exc, MethodNotAllowed) and exc.allowed:
+        headers["Allow"] = ", ".join(exc.allowed)
+    if isinstance(exc, RateLimited | DependencyUnavailable):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return WebResponse(exc.status, exc.to_dict(), headers)
+
+
+def dispatch(request: flask.Request, handler: Handler, *, channel: str) -> flask.Response:
+    """Run one webhook request through ``handler``; every outcome is logged and counted."""
+    token = logs.correlation_id.set(
+        logs.correlation_from_headers(request.headers) or uuid.uuid4().hex
+    )
+    try:
+        try:
+            response = handler(_to_web_request(request))
+        except ChatServiceError as exc:
+            response = error_response(exc)
+            metrics.ingress_rejections.labels(channel, str(exc.status), exc.code).inc()
+            metrics.ingress_requests.labels(channel, "rejected").inc()
+            level = logging.ERROR if exc.status >= 500 else logging.WARNING
+            log.log(
+                level,
+                "request rejected",
+                extra={
+                    "channel": channel,
+                    "status": exc.status,
+                    "error": exc.code,
+                    "reason": exc.message,
+                    "method": request.method,
+                    "path": request.path,
+                    "content_length": request.content_length,
+                },
+            )
+        return _to_flask_response(response)
+    finally:
+        logs.correlation_id.reset(token)
+
+
+def _to_web_request(request: flask.Request) -> WebRequest:
+    from shared.errors import PayloadTooLarge
+
+    limit = get_settings().max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+    try:
+        body = request.get_data(cache=True)
+    except HTTPException as exc:  # werkzeug's own limit (chunked bodies)
+        raise PayloadTooLarge(f"request body is over the {limit}-byte limit") from exc
+    return WebRequest(
+        method=request.method,
+        path=request.path,
+        headers=dict(request.headers.items()),
+        body=body,
+        query={k: v for k, v in request.args.items()},
+    )
+
+
+def _to_flask_response(response: WebResponse) -> flask.Response:
+    body = response.body
+    headers = dict(response.headers)
+    if isinstance(body, dict | list):
+        payload: bytes | str = json.dumps(body, separators=(",", ":"))
+        headers.setdefault("Content-Type", "application/json")
+    else:
+        payload = body
+        headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+    return flask.Response(payload, status=response.status, headers=headers)
+
+
+def install(
+    app: flask.Flask,
+    service: str,
+    health: Callable[[], dict[str, bool]],
+    *,
+    required: tuple[str, ...],
+) -> None:
+    """Mount health and metrics on the functions-framework app and configure logging.
+
+    Called by a function's ``main.py`` at import, inside functions-framework's app context.
+    Routes added here are static, so they win over the framework's catch-all ``/<path:path>``.
+    Health answers 503 when a ``required`` dependency is down, "degraded" (200) when only an
+    optional one is.
+    """
+    settings = get_settings()
+    logs.configure(service, settings.log_level)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+
+    from prometheus_flask_exporter import PrometheusMetrics
+
+    PrometheusMetrics(app, group_by="url_rule", default_labels={"service": service})
+
+    @app.get("/api/v2/health")
+    def _health() -> flask.Response:
+        checks = health()
+        ok = all(checks.get(name, False) for name in required)
+        body = {
+            "status": ("ok" if all(checks.values()) else "degraded") if ok else "unavailable",
+            "service": service,
+            "dependencies": {name: "up" if up else "down" for name, up in checks.items()},
+        }
+        return _to_flask_response(json_response(200 if ok else 503, body))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> flask.Response:
+        # Framework-level rejections (oversized body read by the framework, unknown route)
+        # answer in the same JSON shape as ours.
+        code = (exc.name or "error").lower().replace(" ", "_")
+        status = exc.code or 500
+        log.warning("request rejected", extra={"status": status, "error": code})
+        return _to_flask_response(
+            json_response(status, {"error": code, "message": exc.description or ""})
+        )
