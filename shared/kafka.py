@@ -13,7 +13,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,11 @@ from cloudevents.kafka import KafkaMessage, from_binary, to_binary
 
 from shared.errors import DependencyUnavailable, describe
 from shared.settings import Settings
+
+# Errors after which only a new producer (new producer id, new sequence numbers) can succeed.
+_PRODUCER_STATE_ERRORS = frozenset(
+    {"UnknownProducerIdError", "OutOfOrderSequenceNumberError", "InvalidProducerEpochError"}
+)
 
 
 def to_record(event: CloudEvent) -> KafkaMessage:
@@ -76,33 +81,42 @@ class EventProducer:
         """Produce every event and wait until the broker acknowledged all of them."""
         if not events:
             return
+        records = [(topic, to_record(event)) for topic, event in events]
         deadline = time.monotonic() + self._settings.kafka_ack_timeout_s
-        try:
-            producer = self._client()
-            futures = []
-            for topic, event in events:
-                record = to_record(event)
-                futures.append(
-                    producer.send(
-                        topic,
-                        key=record.key,
-                        value=record.value,
-                        headers=list(record.headers.items()),
-                    )
-                )
-            for future in futures:
-                future.get(timeout=max(0.05, deadline - time.monotonic()))
-        except Exception as exc:
-            self._discard_after(exc)
-            raise DependencyUnavailable(
-                f"Kafka did not acknowledge the event: {describe(exc)}", dependency="kafka"
-            ) from exc
+        for attempt in (1, 2):
+            try:
+                self._send_and_wait(records, deadline)
+                return
+            except Exception as exc:
+                # A producer whose broker lost its producer id (a restart) or that never
+                # bootstrapped cannot recover: replace it, and retry once if time is left.
+                # After a plain timeout the producer keeps reconnecting on its own.
+                fatal = type(exc).__name__ in _PRODUCER_STATE_ERRORS
+                if fatal or type(exc).__name__ == "NoBrokersAvailable":
+                    self._discard()
+                if attempt == 1 and fatal and time.monotonic() < deadline:
+                    continue
+                raise DependencyUnavailable(
+                    f"Kafka did not acknowledge the event: {describe(exc)}", dependency="kafka"
+                ) from exc
 
-    def _discard_after(self, exc: BaseException) -> None:
-        # A producer that could not even bootstrap is rebuilt on the next request.
-        if type(exc).__name__ == "NoBrokersAvailable":
-            with self._lock:
-                self._producer = None
+    def _send_and_wait(self, records: list[tuple[str, KafkaMessage]], deadline: float) -> None:
+        producer = self._client()
+        futures = [
+            producer.send(
+                topic, key=record.key, value=record.value, headers=list(record.headers.items())
+            )
+            for topic, record in records
+        ]
+        for future in futures:
+            future.get(timeout=max(0.05, deadline - time.monotonic()))
+
+    def _discard(self) -> None:
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):  # it is broken already; do not wait on it
+                producer.close(timeout=0)
 
     def close(self) -> None:
         with self._lock:
@@ -191,5 +205,50 @@ def read_topic(
             if not min_records and not batch:
                 break
         return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()
+
+
+def follow_topics(
+    brokers: Sequence[str],
+    topics: Sequence[str],
+    on_record: Callable[[ConsumedRecord], None],
+    stop: threading.Event,
+    *,
+    from_beginning: bool = True,
+) -> None:
+    """Hand every record arriving on ``topics`` to ``on_record`` until ``stop`` is set.
+
+    No consumer group and no commits (a watching tool, not a processor). Starts at the
+    beginning or at the end of each partition; Tansu reports the end as the first offset of
+    the last batch + 1, so on Tansu "the end" may replay a few records — fine for watching.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=list(brokers),
+        client_id="chat-service-watch",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
+    try:
+        assigned = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(assigned)
+        if from_beginning:
+            consumer.seek_to_beginning(*assigned)
+        else:
+            consumer.seek_to_end(*assigned)
+        while not stop.is_set():
+            for messages in consumer.poll(timeout_ms=200).values():
+                for m in messages:
+                    on_record(
+                        ConsumedRecord(
+                            m.topic, m.partition, m.offset, m.key, dict(m.headers or []), m.value
+                        )
+                    )
     finally:
         consumer.close()

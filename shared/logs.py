@@ -50,7 +50,10 @@ def configure(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace plain console handlers (ours is the console now); keep any others, e.g. a test
+    # harness's capture handler.
+    root.handlers[:] = [h for h in root.handlers if type(h) is not logging.StreamHandler]
+    root.addHandler(handler)
     root.setLevel(level)
     # kafka-python logs every reconnect attempt at WARNING/ERROR; our own lines say what matters.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)

@@ -8,6 +8,7 @@ Channel modules never see Flask; they take a :class:`WebRequest` and return a
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import uuid
@@ -19,7 +20,13 @@ import flask
 from werkzeug.exceptions import HTTPException
 
 from shared import logs, metrics
-from shared.errors import ChatServiceError, DependencyUnavailable, MethodNotAllowed, RateLimited
+from shared.errors import (
+    ChatServiceError,
+    DependencyUnavailable,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RateLimited,
+)
 from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +67,8 @@ def error_response(exc: ChatServiceError) -> WebResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, MethodNotAllowed) and exc.allowed:
         headers["Allow"] = ", ".join(exc.allowed)
+    if isinstance(exc, PayloadTooLarge):
+        headers["Connection"] = "close"  # the rest of the body was never read
     if isinstance(exc, RateLimited | DependencyUnavailable):
         headers["Retry-After"] = str(exc.retry_after_s)
     return WebResponse(exc.status, exc.to_dict(), headers)
@@ -91,28 +100,47 @@ def dispatch(request: flask.Request, handler: Handler, *, channel: str) -> flask
                     "content_length": request.content_length,
                 },
             )
+        except Exception:  # a bug, not the caller's fault: still JSON, logged and counted
+            log.exception("request failed", extra={"channel": channel, "path": request.path})
+            metrics.ingress_requests.labels(channel, "error").inc()
+            response = json_response(500, {"error": "internal_error", "message": "internal error"})
         return _to_flask_response(response)
     finally:
         logs.correlation_id.reset(token)
 
 
 def _to_web_request(request: flask.Request) -> WebRequest:
-    from shared.errors import PayloadTooLarge
-
-    limit = get_settings().max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
-    try:
-        body = request.get_data(cache=True)
-    except HTTPException as exc:  # werkzeug's own limit (chunked bodies)
-        raise PayloadTooLarge(f"request body is over the {limit}-byte limit") from exc
     return WebRequest(
         method=request.method,
         path=request.path,
         headers=dict(request.headers.items()),
-        body=body,
+        body=_read_body(request.environ, request.content_length, get_settings().max_body_bytes),
         query={k: v for k, v in request.args.items()},
     )
+
+
+def _read_body(environ: dict[str, Any], declared: int | None, limit: int) -> bytes:
+    """The body, read at most ``limit + 1`` bytes deep.
+
+    Read from the WSGI input ourselves, before Flask opens its stream, and put back what was
+    read: an oversized body is then never buffered, not by us and not by functions-framework's
+    after-request hook that drains the body (with Flask's MAX_CONTENT_LENGTH that hook would
+    raise again and turn the 413 into a 500).
+    """
+    raw = environ["wsgi.input"]
+    if declared is not None and declared > limit:
+        body = None
+    elif declared is not None:
+        body = raw.read(declared)
+    elif environ.get("wsgi.input_terminated"):  # chunked: the server ends the stream
+        body = raw.read(limit + 1)
+    else:
+        body = b""
+    if body is None or len(body) > limit:
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(), "0"
+        raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+    return bytes(body)
 
 
 def _to_flask_response(response: WebResponse) -> flask.Response:
@@ -143,7 +171,6 @@ def install(
     """
     settings = get_settings()
     logs.configure(service, settings.log_level)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
 
     from prometheus_flask_exporter import PrometheusMetrics
 
