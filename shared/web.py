@@ -74,8 +74,18 @@ def error_response(exc: ChatServiceError) -> WebResponse:
     return WebResponse(exc.status, exc.to_dict(), headers)
 
 
-def dispatch(request: flask.Request, handler: Handler, *, channel: str) -> flask.Response:
-    """Run one webhook request through ``handler``; every outcome is logged and counted."""
+def dispatch(
+    request: flask.Request,
+    handler: Handler,
+    *,
+    channel: str,
+    error_headers: Callable[[ChatServiceError], Mapping[str, str]] | None = None,
+) -> flask.Response:
+    """Run one webhook request through ``handler``; every outcome is logged and counted.
+
+    ``error_headers`` adds a channel's own headers to error responses (Slack's
+    ``X-Slack-No-Retry``).
+    """
     token = logs.correlation_id.set(
         logs.correlation_from_headers(request.headers) or uuid.uuid4().hex
     )
@@ -84,6 +94,10 @@ def dispatch(request: flask.Request, handler: Handler, *, channel: str) -> flask
             response = handler(_to_web_request(request))
         except ChatServiceError as exc:
             response = error_response(exc)
+            if error_headers is not None:
+                response = WebResponse(
+                    response.status, response.body, {**response.headers, **error_headers(exc)}
+                )
             metrics.ingress_rejections.labels(channel, str(exc.status), exc.code).inc()
             metrics.ingress_requests.labels(channel, "rejected").inc()
             level = logging.ERROR if exc.status >= 500 else logging.WARNING

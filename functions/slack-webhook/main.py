@@ -12,4 +12,9 @@ web.install(flask.current_app, "slack-webhook", ingress_health, required=("kafka
 
 @functions_framework.http
 def handle(request: flask.Request) -> flask.Response:
-    return web.dispatch(request, lambda r: slack.handle(r, get_ingress()), channel="slack")
+    return web.dispatch(
+        request,
+        lambda r: slack.handle(r, get_ingress()),
+        channel="slack",
+        error_headers=slack.error_headers,
+    )

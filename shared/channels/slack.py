@@ -41,7 +41,7 @@ from shared.channels._payload import (
     unix_field,
 )
 from shared.clock import Clock
-from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.errors import ChatServiceError, Forbidden, NotFound, Unauthorized
 from shared.ingress import Ingress
 from shared.models import Channel, InboundMessage, MediaRef, MessageKind, Sender
 from shared.tenants import Secret, SlackAccount, TenantDirectory
@@ -193,6 +193,18 @@ def _file(file: Any, path: str) -> MediaRef:
         filename=optional(file, "name"),
         url=optional(file, "url_private"),
     )
+
+
+def error_headers(exc: ChatServiceError) -> dict[str, str]:
+    """Slack retries every non-2xx answer; a request that can never succeed says so.
+
+    Signature failures are left retryable: Slack signs each retry afresh, so a clock that was
+    briefly off does not lose the event.
+    """
+    return {"X-Slack-No-Retry": "1"} if exc.status in _NEVER_RETRY else {}
+
+
+_NEVER_RETRY = frozenset({400, 404, 405, 413})
 
 
 def handle(request: WebRequest, ingress: Ingress) -> WebResponse:

@@ -131,4 +131,7 @@ def test_bad_requests_are_refused_without_an_event(
 
     assert response.status_code == status, response.data
     assert response.json["error"] == code
+    # A request that can never succeed tells Slack not to retry it; a signature failure may
+    # be a passing clock problem, and Slack signs each retry afresh.
+    assert response.headers.get("X-Slack-No-Retry") == ("1" if status == 400 else None)
     assert read_events("messages.inbound", timeout_s=1) == []
