@@ -1,0 +1,15 @@
+"""webchat: visitor sessions (signed tokens) and messages from the web chat widget."""
+
+import flask
+import functions_framework
+
+from shared import web
+from shared.channels import webchat
+from shared.ingress import get_ingress, ingress_health
+
+web.install(flask.current_app, "webchat", ingress_health, required=("kafka",))
+
+
+@functions_framework.http
+def handle(request: flask.Request) -> flask.Response:
+    return web.dispatch(request, lambda r: webchat.handle(r, get_ingress()), channel="webchat")

@@ -1,0 +1,176 @@
+"""webchat against a real Kafka-protocol broker and Redis, through functions-framework."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from shared.channels import webchat_tokens
+from shared.events import MESSAGE_RECEIVED
+from shared.tenants import TenantDirectory
+from tests.conftest import TENANTS, payload, payload_bytes
+
+pytestmark = pytest.mark.integration
+
+ACME_ORIGIN = "https://acme.example"
+Client = Callable[[str], FlaskClient]
+Events = Callable[..., list[Any]]
+
+
+def start_session(client: FlaskClient, **headers: str) -> dict[str, Any]:
+    response = client.post(
+        "/sessions", data=payload_bytes("webchat", "session.json"), headers=headers
+    )
+    assert response.status_code == 201, response.data
+    return body_of(response)
+
+
+def body_of(response: Any) -> dict[str, Any]:
+    body = response.get_json()
+    assert isinstance(body, dict), response.data
+    return body
+
+
+def error_of(response: Any) -> tuple[int, str]:
+    return response.status_code, body_of(response)["error"]
+
+
+def send(client: FlaskClient, token: str | None, body: bytes, **headers: str) -> Any:
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return client.post(
+        "/messages", data=body, headers={"Content-Type": "application/json", **headers}
+    )
+
+
+def test_session_then_message_gives_one_binary_cloudevent(
+    make_client: Client, read_events: Events
+) -> None:
+    client = make_client("webchat")
+    session = start_session(client, Origin=ACME_ORIGIN)
+
+    response = send(
+        client, session["token"], payload_bytes("webchat", "text_message.json"), Origin=ACME_ORIGIN
+    )
+
+    assert response.status_code == 202, response.data
+    assert response.headers["Access-Control-Allow-Origin"] == ACME_ORIGIN
+    assert response.json == {
+        "status": "accepted",
+        "message_id": "msg-01J8Z3Q4W5",
+        "conversation_id": session["conversation_id"],
+        "duplicate": False,
+    }
+    [record] = read_events("messages.inbound", min_records=1)
+    key = f"acme:webchat:site-acme/{session['conversation_id']}"
+    assert record.key == key.encode()
+    assert record.headers["ce_specversion"] == b"1.0"
+    assert record.headers["ce_type"] == MESSAGE_RECEIVED.encode()
+    assert record.headers["ce_source"] == b"/chat-service/channels/webchat/site-acme"
+    assert record.headers["ce_tenantid"] == b"acme"
+    assert record.headers["content-type"] == b"application/json"
+    data = json.loads(record.value)
+    assert data["text"] == "Hi! Do you ship to Lisbon?"
+    assert data["sender"] == {"id": "visitor-7f3a", "name": "Ada Lovelace", "is_bot": False}
+    assert data["platform_message_id"] == "msg-01J8Z3Q4W5"
+    assert record.event()["partitionkey"] == key
+
+
+def test_same_client_message_id_three_times_gives_one_event(
+    make_client: Client, read_events: Events
+) -> None:
+    client = make_client("webchat")
+    token = start_session(client)["token"]
+    body = payload_bytes("webchat", "text_message.json")
+
+    answers = [send(client, token, body) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [202, 202, 202]
+    assert [a.json["duplicate"] for a in answers] == [False, True, True]
+    assert len(read_events("messages.inbound", min_records=2, timeout_s=2)) == 1
+
+
+def expired_token() -> str:
+    account = TenantDirectory.from_dict(TENANTS).webchat["site-acme"]
+    return webchat_tokens.issue(account, now=time.time() - 3600, ttl_s=1800).token
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [
+        (None, "missing_token"),
+        ("garbage", "invalid_token"),
+        ("eyJhbGciOiJub25lIn0.eyJzaXRlIjoic2l0ZS1hY21lIn0.", "invalid_token"),
+        (expired_token(), "token_expired"),
+    ],
+)
+def test_unauthenticated_messages_are_refused(
+    make_client: Client, read_events: Events, token: str | None, code: str
+) -> None:
+    client = make_client("webchat")
+
+    response = send(client, token, payload_bytes("webchat", "text_message.json"))
+
+    assert error_of(response) == (401, code)
+    assert read_events("messages.inbound", timeout_s=1) == []
+
+
+def test_bad_bodies_are_refused(make_client: Client, read_events: Events) -> None:
+    client = make_client("webchat")
+    token = start_session(client)["token"]
+
+    malformed = send(client, token, b'{"client_message_id": "m1", "text": ')
+    no_text = send(client, token, json.dumps({"client_message_id": "m1"}).encode())
+    bad_id = send(client, token, json.dumps({"client_message_id": "a b", "text": "x"}).encode())
+
+    assert error_of(malformed) == (400, "malformed_json")
+    assert error_of(no_text) == (400, "missing_field")
+    assert "'text'" in body_of(no_text)["message"]
+    assert error_of(bad_id) == (400, "invalid_field")
+    assert read_events("messages.inbound", timeout_s=1) == []
+
+
+def test_wrong_origin_is_forbidden(make_client: Client, read_events: Events) -> None:
+    client = make_client("webchat")
+    evil = {"Origin": "https://evil.example"}
+
+    session = client.post("/sessions", json={"site_key": "site-acme"}, headers=evil)
+    token = start_session(client)["token"]
+    message = send(client, token, payload_bytes("webchat", "text_message.json"), **evil)
+
+    assert error_of(session) == (403, "origin_not_allowed")
+    assert error_of(message) == (403, "origin_not_allowed")
+    assert "Access-Control-Allow-Origin" not in message.headers
+    assert read_events("messages.inbound", timeout_s=1) == []
+
+
+def test_unknown_site_key_is_forbidden(make_client: Client) -> None:
+    response = make_client("webchat").post("/sessions", json={"site_key": "site-nobody"})
+    assert error_of(response) == (403, "unknown_account")
+
+
+@pytest.mark.parametrize("path", ["/sessions", "/messages"])
+def test_preflight_is_answered(make_client: Client, path: str) -> None:
+    response = make_client("webchat").options(
+        path,
+        headers={
+            "Origin": ACME_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == ACME_ORIGIN
+    assert response.headers["Access-Control-Allow-Methods"] == "POST"
+    assert response.headers["Access-Control-Allow-Headers"] == "Authorization, Content-Type"
+
+
+def test_routes_and_methods(make_client: Client) -> None:
+    client = make_client("webchat")
+    assert client.get("/sessions").status_code == 405
+    assert client.post("/replies", json=payload("webchat", "session.json")).status_code == 404
