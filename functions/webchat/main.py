@@ -12,4 +12,10 @@ web.install(flask.current_app, "webchat", ingress_health, required=("kafka",))
 
 @functions_framework.http
 def handle(request: flask.Request) -> flask.Response:
-    return web.dispatch(request, lambda r: webchat.handle(r, get_ingress()), channel="webchat")
+    origin = request.headers.get("Origin")
+    return web.dispatch(
+        request,
+        lambda r: webchat.handle(r, get_ingress()),
+        channel="webchat",
+        error_headers=lambda exc: webchat.error_cors_headers(exc, origin, get_ingress().tenants),
+    )

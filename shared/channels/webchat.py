@@ -24,7 +24,7 @@ from shared import metrics
 from shared.channels import webchat_tokens
 from shared.channels._payload import allow, field, optional, parse_json_object, rfc3339
 from shared.channels.webchat_tokens import VisitorClaims
-from shared.errors import BadRequest, Forbidden, NotFound
+from shared.errors import BadRequest, ChatServiceError, Forbidden, NotFound
 from shared.ingress import Ingress
 from shared.models import Channel, InboundMessage, MediaRef, MessageKind, Sender
 from shared.tenants import TenantDirectory, WebchatAccount
@@ -130,13 +130,26 @@ def preflight(origin: str | None, tenants: TenantDirectory) -> WebResponse:
         "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_S),
     }
     if origin is not None:
-        accounts = tenants.webchat.values()
-        if not any(not a.allowed_origins or _listed(origin, a.allowed_origins) for a in accounts):
+        if not _some_site_accepts(origin, tenants):
             raise Forbidden(
                 f"origin {origin} is not allowed by any site", code="origin_not_allowed"
             )
         headers |= {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
     return WebResponse(204, "", headers)
+
+
+def error_cors_headers(
+    exc: ChatServiceError, origin: str | None, tenants: TenantDirectory
+) -> dict[str, str]:
+    """CORS headers for an error answer, so the widget can read it (``token_expired`` means
+    "start a new session"). Errors are often raised before the site is known, so the test is
+    the preflight's; a refused origin gets none, and the browser reports a CORS failure.
+    """
+    if origin is None or exc.code == "origin_not_allowed":
+        return {}
+    if not _some_site_accepts(origin, tenants):
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
 def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
@@ -197,6 +210,11 @@ def post_message(request: WebRequest, ingress: Ingress) -> WebResponse:
         "duplicate": report.duplicates > 0,
     }
     return json_response(202, body, cors)
+
+
+def _some_site_accepts(origin: str, tenants: TenantDirectory) -> bool:
+    accounts = tenants.webchat.values()
+    return any(not a.allowed_origins or _listed(origin, a.allowed_origins) for a in accounts)
 
 
 def _listed(origin: str, allowed: tuple[str, ...]) -> bool:

@@ -120,6 +120,18 @@ def test_unauthenticated_messages_are_refused(
     assert read_events("messages.inbound", timeout_s=1) == []
 
 
+def test_the_widget_can_read_its_errors(make_client: Client) -> None:
+    # Without CORS headers on a 401 the browser hides it, and the widget could not tell an
+    # expired token (start a new session) from a network failure.
+    client = make_client("webchat")
+    body = payload_bytes("webchat", "text_message.json")
+
+    response = send(client, expired_token(), body, Origin=ACME_ORIGIN)
+
+    assert error_of(response) == (401, "token_expired")
+    assert response.headers["Access-Control-Allow-Origin"] == ACME_ORIGIN
+
+
 def test_bad_bodies_are_refused(make_client: Client, read_events: Events) -> None:
     client = make_client("webchat")
     token = start_session(client)["token"]
@@ -144,6 +156,7 @@ def test_wrong_origin_is_forbidden(make_client: Client, read_events: Events) -> 
     message = send(client, token, payload_bytes("webchat", "text_message.json"), **evil)
 
     assert error_of(session) == (403, "origin_not_allowed")
+    assert "Access-Control-Allow-Origin" not in session.headers
     assert error_of(message) == (403, "origin_not_allowed")
     assert "Access-Control-Allow-Origin" not in message.headers
     assert read_events("messages.inbound", timeout_s=1) == []

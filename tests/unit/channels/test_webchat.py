@@ -9,7 +9,7 @@ import pytest
 
 from shared.channels import webchat, webchat_tokens
 from shared.clock import frozen
-from shared.errors import BadRequest, ChatServiceError, Forbidden
+from shared.errors import BadRequest, ChatServiceError, Forbidden, Unauthorized
 from shared.events import MESSAGE_RECEIVED
 from shared.ingress import Ingress
 from shared.models import Channel, MediaRef, MessageKind, Sender
@@ -236,6 +236,19 @@ def test_cors_headers(tenants: TenantDirectory) -> None:
     for origin in ("https://acme.example.evil.com", "http://acme.example", "null", ""):
         with pytest.raises(Forbidden):
             webchat.cors_headers(origin, acme)
+
+
+def test_errors_are_readable_by_an_accepted_origin(tenants: TenantDirectory) -> None:
+    expired = Unauthorized("token has expired", code="token_expired")
+    assert webchat.error_cors_headers(expired, ACME_ORIGIN, tenants) == {
+        "Access-Control-Allow-Origin": ACME_ORIGIN,
+        "Vary": "Origin",
+    }
+    assert webchat.error_cors_headers(expired, None, tenants) == {}
+    refused = Forbidden("no", code="origin_not_allowed")
+    assert webchat.error_cors_headers(refused, ACME_ORIGIN, tenants) == {}
+    only_acme = TenantDirectory.from_dict({"tenants": [TENANTS["tenants"][0]]})
+    assert webchat.error_cors_headers(expired, "https://evil.example", only_acme) == {}
 
 
 def test_configured_origins_are_normalised() -> None:
