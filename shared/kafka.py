@@ -37,7 +37,9 @@ def to_record(event: CloudEvent) -> KafkaMessage:
     )
 
 
-def from_record(headers: Sequence[tuple[str, bytes]], key: bytes | None, value: bytes) -> Any:
+def from_record(
+    headers: Sequence[tuple[str, bytes]], key: bytes | str | None, value: bytes | str
+) -> Any:
     """A CloudEvent from a consumed record's parts (kafka-python gives headers as pairs)."""
     event = from_binary(KafkaMessage(dict(headers), key, value), data_unmarshaller=json.loads)
     if isinstance(event.get("partitionkey"), bytes):

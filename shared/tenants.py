@@ -137,10 +137,14 @@ class TenantDirectory:
             for acc in tenant.get("webchat", []):
                 key = _required(acc, "site_key", f"tenant {tid} webchat")
                 _unique(webchat, key, "webchat site_key")
+                token_secret = _required(acc, "token_secret", f"webchat {key}")
+                if len(token_secret.encode()) < 32:
+                    # An HS256 key shorter than the hash is guessable (RFC 7518 §3.2).
+                    raise TenantConfigError(f"webchat {key}: token_secret needs 32+ bytes")
                 webchat[key] = WebchatAccount(
                     tid,
                     key,
-                    Secret(_required(acc, "token_secret", f"webchat {key}")),
+                    Secret(token_secret),
                     tuple(str(o) for o in acc.get("allowed_origins", [])),
                 )
         return cls(whatsapp, slack, telegram, webchat)

@@ -95,13 +95,16 @@ def to_inbound(message: MessageRequest, visitor: VisitorClaims, now: float) -> I
         channel=CHANNEL,
         account_id=visitor.site_key,
         chat_id=visitor.conversation_id,
-        platform_message_id=message.client_message_id,
+        # A client message id is only unique within its conversation (every widget may count
+        # from 1), so the platform id that dedupe, event ids and storage key on includes it.
+        platform_message_id=f"{visitor.conversation_id}/{message.client_message_id}",
         sender=Sender(id=visitor.visitor_id, name=visitor.name),
         kind=kind,
         timestamp=rfc3339(now),
         text=message.text,
         attachments=message.attachments,
         raw_type=kind.value,
+        raw={"client_message_id": message.client_message_id},
     )
 
 

@@ -77,7 +77,8 @@ def test_session_then_message_gives_one_binary_cloudevent(
     data = json.loads(record.value)
     assert data["text"] == "Hi! Do you ship to Lisbon?"
     assert data["sender"] == {"id": "visitor-7f3a", "name": "Ada Lovelace", "is_bot": False}
-    assert data["platform_message_id"] == "msg-01J8Z3Q4W5"
+    assert data["platform_message_id"] == f"{data['chat_id']}/msg-01J8Z3Q4W5"
+    assert data["raw"] == {"client_message_id": "msg-01J8Z3Q4W5"}
     assert record.event()["partitionkey"] == key
 
 

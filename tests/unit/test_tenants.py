@@ -35,6 +35,7 @@ def test_secrets_never_show_in_repr(tenants: TenantDirectory) -> None:
         (lambda d: d["tenants"][0]["slack"][0].pop("signing_secret"), "signing_secret"),
         (lambda d: d["tenants"][0]["telegram"][0].update(secret_token="has space"), "invalid"),
         (lambda d: d["tenants"][0].pop("id"), "'id' is required"),
+        (lambda d: d["tenants"][0]["webchat"][0].update(token_secret="short"), "32\\+ bytes"),
     ],
 )
 def test_bad_configuration_fails_loudly(mutate: object, message: str) -> None:

@@ -117,7 +117,8 @@ def test_message_becomes_one_inbound_event(ingress: Ingress, producer: Recording
     assert data["text"] == "Hi! Do you ship to Lisbon?"
     assert data["kind"] == "text"
     assert data["sender"] == {"id": session["visitor_id"], "name": "Ada", "is_bot": False}
-    assert data["platform_message_id"] == "msg-01J8Z3Q4W5"
+    assert data["platform_message_id"] == f"{data['chat_id']}/msg-01J8Z3Q4W5"
+    assert data["raw"] == {"client_message_id": "msg-01J8Z3Q4W5"}
 
 
 def test_resent_message_is_answered_as_duplicate(
@@ -132,11 +133,6 @@ def test_resent_message_is_answered_as_duplicate(
     assert len(producer.published) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingress dedupe keys and event ids omit chat_id: client ids collide across "
-    "conversations of one site (needs a change in shared/ingress.py and shared/events.py)",
-)
 def test_same_client_id_in_two_conversations_is_two_messages(
     ingress: Ingress, producer: RecordingProducer
 ) -> None:
