@@ -11,7 +11,7 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
-from shared.models import InboundMessage, StatusUpdate
+from shared.models import InboundMessage, OutboundMessage, StatusUpdate
 
 MESSAGE_RECEIVED = "com.chatbot.message.received.v1"
 MESSAGE_STATUS = "com.chatbot.message.status.v1"
@@ -68,6 +68,25 @@ def status_changed(update: StatusUpdate) -> CloudEvent:
         tenant_id=update.tenant_id,
         partition_key=update.conversation_key,
         data=update.to_dict(),
+    )
+
+
+def outbound_id(inbound_event_id: str, part: int = 0) -> str:
+    """The id of the ``part``-th reply to an inbound event: the same on every redelivery, so a
+    processor that runs twice publishes the same reply event and it is sent once."""
+    return deterministic_id("outbound", inbound_event_id, str(part))
+
+
+def message_outbound(message: OutboundMessage, source: str) -> CloudEvent:
+    return _event(
+        type_=MESSAGE_OUTBOUND,
+        id_=message.message_id,
+        source=source,
+        subject=message.conversation_id,
+        time=message.created_at,
+        tenant_id=message.tenant_id,
+        partition_key=message.conversation_key,
+        data=message.to_dict(),
     )
 
 

@@ -24,3 +24,8 @@ events_deduplicated = Counter(
     "Platform redeliveries dropped at ingress because the event was already published.",
     ["channel"],
 )
+events_handled = Counter(
+    "chat_events_handled_total",
+    "CloudEvents handled by an event-handler function, by service, event type and outcome.",
+    ["service", "type", "outcome"],
+)

@@ -151,3 +151,125 @@ class StatusUpdate:
 def conversation_key(tenant_id: str, channel: str, conversation_id: str) -> str:
     """``tenant:channel:conversation``: the Kafka record key, so a conversation stays ordered."""
     return f"{tenant_id}:{channel}:{conversation_id}"
+
+
+class Author(StrEnum):
+    BOT = "bot"  # the MCP engine
+    FALLBACK = "fallback"  # the rule-based fallback, while the engine is unreachable
+    AGENT = "agent"  # a human, through conversations-api
+
+
+@dataclass(frozen=True)
+class QuickReply:
+    """An option offered with a reply: a button where the channel has them, else a text line."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class TemplateRef:
+    """A WhatsApp approved template, the only thing allowed outside the 24-hour window."""
+
+    name: str
+    language: str = "en_US"
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A reply to send through a channel: what the bot (or an agent) says."""
+
+    tenant_id: str
+    channel: Channel
+    account_id: str
+    chat_id: str
+    message_id: str  # ours; equals the outbound event id, derived from the inbound event id
+    text: str
+    author: Author
+    created_at: str
+    quick_replies: tuple[QuickReply, ...] = ()
+    in_reply_to: str | None = None  # the inbound message's platform id
+    thread_id: str | None = None
+    template: TemplateRef | None = None
+
+    @property
+    def conversation_id(self) -> str:
+        return f"{self.account_id}/{self.chat_id}"
+
+    @property
+    def conversation_key(self) -> str:
+        return conversation_key(self.tenant_id, self.channel, self.conversation_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["conversation_id"] = self.conversation_id
+        data["conversation_key"] = self.conversation_key
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OutboundMessage:
+        template = data.get("template")
+        return cls(
+            tenant_id=str(data["tenant_id"]),
+            channel=Channel(data["channel"]),
+            account_id=str(data["account_id"]),
+            chat_id=str(data["chat_id"]),
+            message_id=str(data["message_id"]),
+            text=str(data.get("text") or ""),
+            author=Author(data.get("author", Author.BOT)),
+            created_at=str(data["created_at"]),
+            quick_replies=tuple(QuickReply(**q) for q in data.get("quick_replies") or ()),
+            in_reply_to=data.get("in_reply_to"),
+            thread_id=data.get("thread_id"),
+            template=(
+                TemplateRef(
+                    template["name"],
+                    template.get("language", "en_US"),
+                    tuple(template.get("parameters") or ()),
+                )
+                if template
+                else None
+            ),
+        )
+
+
+def inbound_from_dict(data: dict[str, Any]) -> InboundMessage:
+    """An :class:`InboundMessage` back from its event data (``to_dict``'s inverse)."""
+
+    def optional(kind: Any, value: Any) -> Any:
+        return kind(**value) if value else None
+
+    return InboundMessage(
+        tenant_id=str(data["tenant_id"]),
+        channel=Channel(data["channel"]),
+        account_id=str(data["account_id"]),
+        chat_id=str(data["chat_id"]),
+        platform_message_id=str(data["platform_message_id"]),
+        sender=Sender(**data["sender"]),
+        kind=MessageKind(data["kind"]),
+        timestamp=str(data["timestamp"]),
+        text=data.get("text"),
+        attachments=tuple(MediaRef(**a) for a in data.get("attachments") or ()),
+        location=optional(Location, data.get("location")),
+        interactive=optional(InteractiveReply, data.get("interactive")),
+        reaction=optional(Reaction, data.get("reaction")),
+        reply_to=data.get("reply_to"),
+        thread_id=data.get("thread_id"),
+        edited=bool(data.get("edited", False)),
+        raw_type=str(data.get("raw_type", "")),
+        raw=dict(data.get("raw") or {}),
+    )
+
+
+def status_from_dict(data: dict[str, Any]) -> StatusUpdate:
+    return StatusUpdate(
+        tenant_id=str(data["tenant_id"]),
+        channel=Channel(data["channel"]),
+        account_id=str(data["account_id"]),
+        chat_id=str(data["chat_id"]),
+        platform_message_id=str(data["platform_message_id"]),
+        status=DeliveryStatus(data["status"]),
+        timestamp=str(data["timestamp"]),
+        errors=tuple(data.get("errors") or ()),
+    )

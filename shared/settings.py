@@ -31,6 +31,22 @@ class Settings:
     slack_max_clock_skew_s: int = 300
     webchat_token_ttl_s: int = 1800
     log_level: str = "INFO"
+    # gRPC services (host:port; a grpcs:// prefix or *_TLS=true turns TLS on).
+    mcp_engine_url: str = "mcp-engine-service:50051"
+    security_hub_url: str = "security-hub-service:50052"
+    grpc_deadline_s: float = 2.0
+    # The bot's fallback when the engine is unreachable: rule-based replies, or 503 → retry.
+    fallback_enabled: bool = True
+    fallback_rules_file: str = ""
+    # Rate limits per minute (0 = unlimited).
+    tenant_rate_limit_per_min: int = 600
+    user_rate_limit_per_min: int = 20
+    # Channel API base URLs (the local stack and the tests point these at the sandbox).
+    whatsapp_api_base: str = "https://graph.facebook.com/v21.0"
+    slack_api_base: str = "https://slack.com/api"
+    telegram_api_base: str = "https://api.telegram.org"
+    channel_api_timeout_s: float = 5.0
+    audit_retention_days: int = 90
 
     @property
     def inbound_topic(self) -> str:
@@ -66,6 +82,16 @@ class Settings:
             except ValueError as exc:
                 raise ValueError(f"setting {name} must be a number, got {raw!r}") from exc
 
+        def flag(name: str, fallback: bool) -> bool:
+            raw = env.get(name, "").strip().lower()
+            if not raw:
+                return fallback
+            if raw in ("1", "true", "yes", "on"):
+                return True
+            if raw in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"setting {name} must be true or false, got {raw!r}")
+
         brokers = text("KAFKA_BROKERS", ",".join(default.kafka_brokers))
         return cls(
             service_name=text("K_SERVICE", text("SERVICE_NAME", default.service_name)),
@@ -83,6 +109,22 @@ class Settings:
             ),
             webchat_token_ttl_s=int(number("WEBCHAT_TOKEN_TTL_S", default.webchat_token_ttl_s)),
             log_level=text("LOG_LEVEL", default.log_level).upper(),
+            mcp_engine_url=text("MCP_ENGINE_URL", default.mcp_engine_url),
+            security_hub_url=text("SECURITY_HUB_URL", default.security_hub_url),
+            grpc_deadline_s=number("GRPC_DEADLINE_S", default.grpc_deadline_s),
+            fallback_enabled=flag("FALLBACK_ENABLED", default.fallback_enabled),
+            fallback_rules_file=text("FALLBACK_RULES_FILE", ""),
+            tenant_rate_limit_per_min=int(
+                number("TENANT_RATE_LIMIT_PER_MIN", default.tenant_rate_limit_per_min)
+            ),
+            user_rate_limit_per_min=int(
+                number("USER_RATE_LIMIT_PER_MIN", default.user_rate_limit_per_min)
+            ),
+            whatsapp_api_base=text("WHATSAPP_API_BASE", default.whatsapp_api_base).rstrip("/"),
+            slack_api_base=text("SLACK_API_BASE", default.slack_api_base).rstrip("/"),
+            telegram_api_base=text("TELEGRAM_API_BASE", default.telegram_api_base).rstrip("/"),
+            channel_api_timeout_s=number("CHANNEL_API_TIMEOUT_S", default.channel_api_timeout_s),
+            audit_retention_days=int(number("AUDIT_RETENTION_DAYS", default.audit_retention_days)),
         )
 
 

@@ -1,0 +1,90 @@
+"""The adapter for KafkaSource-triggered functions: a CloudEvent in, a Knative status out.
+
+KafkaSource delivers each record as an HTTP binary-mode CloudEvent and reads the answer by the
+Knative data-plane contract: 2xx done; 400 (and other 4xx but 404/409/429) never retried;
+404, 409, 429 and 5xx retried with backoff, then dead-lettered. So a handler raises
+:class:`~shared.errors.BadRequest` for a poison event, :class:`~shared.errors.RateLimited` or
+:class:`~shared.errors.DependencyUnavailable` for a transient failure, and returns normally
+otherwise — including for a redelivery whose work is already done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import flask
+
+from shared import logs, metrics
+from shared.errors import BadRequest, ChatServiceError
+from shared.web import error_response
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[Any], str | None]  # returns an outcome label ("done", "duplicate", …)
+PoisonSink = Callable[[Any, BadRequest], None]
+
+
+def run(
+    event: Any,
+    handler: EventHandler,
+    *,
+    service: str,
+    on_poison: PoisonSink | None = None,
+) -> None:
+    """Handle one CloudEvent; a failure aborts the request with its Knative status code."""
+    token = logs.correlation_id.set(_correlation(event))
+    event_type = str(event.get("type") or "")
+    try:
+        outcome = handler(event) or "done"
+        metrics.events_handled.labels(service, event_type, outcome).inc()
+        log.info(
+            "event handled",
+            extra={"event_id": event.get("id"), "event_type": event_type, "outcome": outcome},
+        )
+    except ChatServiceError as exc:
+        metrics.events_handled.labels(service, event_type, exc.code).inc()
+        level = logging.ERROR if exc.status >= 500 or exc.status == 400 else logging.WARNING
+        log.log(
+            level,
+            "event not handled",
+            extra={
+                "event_id": event.get("id"),
+                "event_type": event_type,
+                "status": exc.status,
+                "error": exc.code,
+                "reason": exc.message,
+            },
+        )
+        if isinstance(exc, BadRequest) and on_poison is not None:
+            _store_poison(on_poison, event, exc)
+        flask.abort(_response(exc))
+    finally:
+        logs.correlation_id.reset(token)
+
+
+def _store_poison(on_poison: PoisonSink, event: Any, exc: BadRequest) -> None:
+    try:
+        on_poison(event, exc)
+    except Exception:  # the 400 stands; the event also reaches the dead-letter topic
+        log.exception("poison event could not be stored", extra={"event_id": event.get("id")})
+
+
+def _response(exc: ChatServiceError) -> flask.Response:
+    response = error_response(exc)
+    return flask.Response(
+        json.dumps(response.body),
+        status=response.status,
+        headers={**response.headers, "Content-Type": "application/json"},
+    )
+
+
+def _correlation(event: Any) -> str:
+    traceparent = event.get("traceparent")
+    if traceparent:
+        parts = str(traceparent).split("-")
+        if len(parts) >= 2 and len(parts[1]) == 32:
+            return parts[1]
+    return str(event.get("id") or "-")

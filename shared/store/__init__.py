@@ -1,0 +1,1 @@
+"""MongoDB storage. Every document carries ``tenant_id`` and every query filters on it."""
