@@ -1,0 +1,99 @@
+"""Kafka, MongoDB and Redis for the local stack: the one given by URL, else an embedded one.
+
+``KAFKA_BROKERS`` / ``MONGODB_URI`` / ``REDIS_URL`` name servers the developer runs; without
+them the stack starts Tansu and SecantusDB, and for Redis first tries the usual local server
+(``redis://127.0.0.1:6379``) before starting Valkey. Embedded servers prefer their standard
+port, so tools pointed at the defaults work, and take a free one when it is taken.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.devstack import servers
+from shared.devstack.functions import log_tail, port_free
+
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+KAFKA_PORT = 9092
+MONGODB_PORT = 27017
+
+
+@dataclass
+class Dependency:
+    name: str
+    url: str
+    embedded: bool
+    note: str
+    server: servers.Server | None = None
+
+
+@contextmanager
+def _explained(name: str, log_path: Path) -> Iterator[None]:
+    """A server that does not come up is reported with the end of its own log."""
+    try:
+        yield
+    except servers.ServerError as exc:
+        tail = log_tail(log_path)
+        message = f"embedded {name} did not start: {exc}; log {log_path}:\n{tail}"
+        raise servers.ServerError(message) from exc
+
+
+def _port(preferred: int, standard_ports: bool) -> int | None:
+    """``None`` lets :mod:`servers` pick a free port."""
+    return preferred if standard_ports and port_free(preferred) else None
+
+
+def kafka(env: Mapping[str, str], log_dir: Path, standard_ports: bool) -> Dependency:
+    if env.get("KAFKA_BROKERS", "").strip():
+        return Dependency("kafka", env["KAFKA_BROKERS"].strip(), False, "from KAFKA_BROKERS")
+    with _explained("Kafka", log_dir / "kafka.log"):
+        server = servers.start_kafka(_port(KAFKA_PORT, standard_ports), log_dir / "kafka.log")
+    return Dependency("kafka", server.url, True, "embedded Tansu, memory storage", server)
+
+
+def mongodb(
+    env: Mapping[str, str], state_dir: Path, log_dir: Path, standard_ports: bool
+) -> Dependency:
+    if env.get("MONGODB_URI", "").strip():
+        return Dependency("mongodb", env["MONGODB_URI"].strip(), False, "from MONGODB_URI")
+    data_dir = state_dir / "mongodb"
+    with _explained("MongoDB", log_dir / "mongodb.log"):
+        port = _port(MONGODB_PORT, standard_ports)
+        server = servers.start_mongodb(port, data_dir, log_dir / "mongodb.log")
+    note = f"embedded SecantusDB, data in {data_dir}"
+    return Dependency("mongodb", server.url, True, note, server)
+
+
+def redis(
+    env: Mapping[str, str], log_dir: Path, reachable: Callable[[str], bool] | None = None
+) -> Dependency:
+    if env.get("REDIS_URL", "").strip():
+        return Dependency("redis", env["REDIS_URL"].strip(), False, "from REDIS_URL")
+    from shared.cache import redis_reachable
+
+    if (reachable or redis_reachable)(LOCAL_REDIS_URL):
+        return Dependency("redis", LOCAL_REDIS_URL, False, "the Redis already running locally")
+    with _explained("Redis", log_dir / "redis.log"):
+        server = servers.start_redis(log_path=log_dir / "redis.log")
+    return Dependency("redis", server.url, True, "embedded Valkey, no persistence", server)
+
+
+def ensure_topics(brokers: str, topics: list[str], timeout_s: float = 20.0) -> None:
+    """Create the topics, retrying while a just-started broker finishes starting."""
+    from shared.kafka import ensure_topics as create
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            create(brokers.split(","), topics)
+            return
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise servers.ServerError(
+                    f"could not create topics on Kafka at {brokers}: {type(exc).__name__}: {exc}"
+                ) from exc
+            time.sleep(0.5)

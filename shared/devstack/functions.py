@@ -1,0 +1,169 @@
+"""Every ``functions/<name>/main.py`` as its own functions-framework process on its own port.
+
+Each process is started the way its container starts it (gunicorn, no ``--debug`` reloader,
+``WORKERS``/``THREADS`` set explicitly) in a process group of its own, so a Ctrl-C in the
+terminal reaches the stack, which stops the functions in order, not the functions directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.devstack.servers import ServerError, free_port
+
+HEALTH_PATH = "/api/v2/health"
+HOST = "127.0.0.1"
+# Direct connections only: a proxy from the environment must not answer for localhost.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class FunctionError(ServerError):
+    pass
+
+
+def discover(functions_dir: Path) -> list[str]:
+    """Function names in sorted order: every directory holding a ``main.py``."""
+    return sorted(
+        path.parent.name
+        for path in functions_dir.glob("*/main.py")
+        if not path.parent.name.startswith((".", "_"))
+    )
+
+
+def port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now (connecting would miss a bound socket)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def assign_ports(names: list[str], base_port: int) -> dict[str, int]:
+    """``base_port``, ``base_port + 1``, … in name order; a taken port (or base 0) → a free one."""
+    ports: dict[str, int] = {}
+    for offset, name in enumerate(names):
+        wanted = base_port + offset if base_port else 0
+        port = wanted if wanted and port_free(wanted) else free_port()
+        while port in ports.values():
+            port = free_port()
+        ports[name] = port
+    return ports
+
+
+@dataclass
+class FunctionProcess:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        return self.url + HEALTH_PATH
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def failure(self, what: str) -> FunctionError:
+        tail = log_tail(self.log_path)
+        return FunctionError(f"function {self.name} {what}; log {self.log_path}:\n{tail}")
+
+    def health_status(self) -> int | None:
+        try:
+            with _opener.open(self.health_url, timeout=2) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except (OSError, ValueError):
+            return None
+
+    def send_stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+
+    def wait_stopped(self, timeout_s: float) -> None:
+        """After :meth:`send_stop`; the whole group is killed if gunicorn takes too long."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=max(0.1, timeout_s))
+        # Worker processes share the master's group; none may outlive the stack.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=5)
+
+
+def start(
+    name: str, port: int, root: Path, env: Mapping[str, str], log_dir: Path
+) -> FunctionProcess:
+    log_path = log_dir / f"{name}.log"
+    args = [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--source",
+        str(root / "functions" / name / "main.py"),
+        "--target",
+        "handle",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+    ]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            args,
+            cwd=root,
+            env={**env, "K_SERVICE": name},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+        )
+    return FunctionProcess(name, port, proc, log_path)
+
+
+def wait_healthy(functions: list[FunctionProcess], timeout_s: float) -> None:
+    """Until every function answers its health check with 200; the first failure raises."""
+    deadline = time.monotonic() + timeout_s
+    waiting = list(functions)
+    last_status: dict[str, int | None] = {}
+    while waiting:
+        for function in list(waiting):
+            if function.proc.poll() is not None:
+                raise function.failure(f"exited with code {function.proc.returncode} at startup")
+            status = last_status[function.name] = function.health_status()
+            if status == 200:
+                waiting.remove(function)
+        if waiting and time.monotonic() > deadline:
+            late = waiting[0]
+            seen = last_status.get(late.name)
+            answer = f"it answered {seen}" if seen else "it did not answer"
+            raise late.failure(f"not healthy after {timeout_s:.0f}s: GET {HEALTH_PATH}, {answer}")
+        if waiting:
+            time.sleep(0.1)
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,59 @@
+"""What the stack prints once it is up: where everything is and how to send a first message."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+# The external dependencies one can point the stack at instead of the embedded servers.
+ENVIRONMENT = (
+    ("KAFKA_BROKERS", "host:port[,host:port]", "a Kafka cluster instead of embedded Tansu"),
+    ("MONGODB_URI", "mongodb://host:27017/", "a MongoDB instead of embedded SecantusDB"),
+    ("REDIS_URL", "redis://host:6379/0", "a Redis instead of the local one or embedded Valkey"),
+    ("TOPIC_PREFIX", "chatbot.platform", "the topic name prefix"),
+)
+
+
+def _short(path: str) -> str:
+    """A path relative to the working directory when it is below it (shorter to read)."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def summary(endpoints: dict[str, Any]) -> str:
+    lines = [f"Chat Service local stack is up (state in {_short(endpoints['state_dir'])})", ""]
+    rows: list[tuple[str, ...]] = [("function", "url", "pid", "log")]
+    for name, function in endpoints["functions"].items():
+        rows.append((name, function["url"], str(function["pid"]), _short(function["log"])))
+    lines += [*_table(rows), ""]
+
+    rows = [("dependency", "address", "")]
+    for name, key in (("kafka", "brokers"), ("mongodb", "uri"), ("redis", "url")):
+        rows.append((name, endpoints[name][key], f"({endpoints[name]['note']})"))
+    lines += [*_table(rows), ""]
+
+    topics = endpoints["topics"]
+    lines.append("  topics: " + ", ".join(topics.values()))
+    tenant = endpoints["tenant"]
+    lines.append(
+        f"  tenant {tenant['id']!r}: accounts and secrets in "
+        f"{_short(endpoints['tenants_file'])}, everything above in "
+        f"{_short(os.path.join(endpoints['state_dir'], 'endpoints.json'))}"
+    )
+    curl = endpoints["samples"].get("whatsapp_curl")
+    if curl:
+        lines += ["", "Send a signed WhatsApp text message (a new message id every run):", curl]
+    lines += ["", "Use your own servers instead (set before starting):"]
+    lines += _table([(f"{name}={example}", why) for name, example, why in ENVIRONMENT])
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""``python -m shared.devstack`` end to end: up, healthy, the printed curl lands one event on
+the inbound topic, the watcher shows it, and Ctrl-C stops every process it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from shared.devstack import devtenant, functions
+from shared.devstack.devtenant import SAMPLE_WA_ID
+from shared.devstack.functions import FunctionError
+from shared.devstack.servers import free_port
+from shared.events import MESSAGE_RECEIVED
+from shared.kafka import read_topic
+from shared.settings import Settings
+from shared.tenants import TenantDirectory
+from tests.e2e.conftest import RunningStack
+
+pytestmark = pytest.mark.e2e
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_stack_runs_the_printed_curl_end_to_end(running_stack: RunningStack) -> None:
+    endpoints = running_stack.wait_for_endpoints()
+
+    assert "whatsapp-webhook" in endpoints["functions"]
+    for name, function in endpoints["functions"].items():
+        with urllib.request.urlopen(function["health"], timeout=5) as response:
+            assert response.status == 200, name
+
+    curl = endpoints["samples"]["whatsapp_curl"]
+    assert curl in running_stack.output  # the command printed is the command tested
+    sent = subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=15)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert json.loads(sent.stdout) == {"status": "ok", "published": 1, "duplicates": 0}
+
+    brokers = endpoints["kafka"]["brokers"].split(",")
+    inbound = endpoints["topics"]["inbound"]
+    records = read_topic(brokers, inbound, min_records=2, timeout_s=3)
+    assert len(records) == 1
+    [record] = records
+    key = f"dev:whatsapp:{endpoints['tenant']['whatsapp']['phone_number_id']}/{SAMPLE_WA_ID}"
+    assert record.key == key.encode()
+    assert record.headers["ce_type"] == MESSAGE_RECEIVED.encode()
+    running_stack.wait_for_line("messages.inbound", MESSAGE_RECEIVED, key)
+
+    running_stack.proc.send_signal(signal.SIGINT)
+    assert running_stack.proc.wait(timeout=20) == 0, running_stack.output
+    pids = [f["pid"] for f in endpoints["functions"].values()]
+    pids += [endpoints[s]["pid"] for s in ("kafka", "mongodb", "redis") if "pid" in endpoints[s]]
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in pids if _alive(pid)] == []
+    running_stack.wait_for_line("stack stopped", timeout_s=5)
+
+
+def test_a_function_that_cannot_start_is_named_with_its_log(tmp_path: Path) -> None:
+    source = tmp_path / "functions" / "broken-webhook" / "main.py"
+    source.parent.mkdir(parents=True)
+    source.write_text("raise RuntimeError('missing setting FOO')\n")
+    process = functions.start("broken-webhook", free_port(), tmp_path, dict(os.environ), tmp_path)
+
+    with pytest.raises(FunctionError) as failure:
+        functions.wait_healthy([process], timeout_s=20)
+
+    message = str(failure.value)
+    assert "function broken-webhook exited with code" in message
+    assert str(tmp_path / "broken-webhook.log") in message
+    assert "missing setting FOO" in message  # the end of the log, shown right away
+
+
+def test_the_dev_tenant_keeps_its_secrets_and_follows_the_webchat_port(tmp_path: Path) -> None:
+    path = tmp_path / "tenants.json"
+    first = devtenant.write_tenants_file(path, webchat_port=8084)
+    second = devtenant.write_tenants_file(path, webchat_port=9000)
+
+    assert second["whatsapp"] == first["whatsapp"]
+    assert second["telegram"][0]["secret_token"] == first["telegram"][0]["secret_token"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", second["telegram"][0]["secret_token"])
+    assert second["webchat"][0]["allowed_origins"] == [
+        "http://127.0.0.1:9000",
+        "http://localhost:9000",
+    ]
+    directory = TenantDirectory.from_settings(Settings(tenants_file=str(path)))
+    assert directory.whatsapp[devtenant.WHATSAPP_PHONE_NUMBER_ID].tenant_id == "dev"
