@@ -81,8 +81,14 @@ class Server:
 def _spawn(args: list[str], log_path: Path | None) -> subprocess.Popen[bytes]:
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     try:
+        # A session of its own: a Ctrl-C in the terminal reaches the stack, which stops the
+        # functions first and the servers last, not every process at the same moment.
         return subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     finally:
         if log_path:
