@@ -11,7 +11,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 class Channel(StrEnum):
@@ -38,6 +41,30 @@ class DeliveryStatus(StrEnum):
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
+
+
+class _InConversation:
+    """What every message-like dataclass derives from its tenant, channel, account and chat."""
+
+    tenant_id: str
+    channel: Channel
+    account_id: str
+    chat_id: str
+
+    @property
+    def conversation_id(self) -> str:
+        """The conversation within the channel: one chat as seen through one account."""
+        return f"{self.account_id}/{self.chat_id}"
+
+    @property
+    def conversation_key(self) -> str:
+        return conversation_key(self.tenant_id, self.channel, self.conversation_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(cast("DataclassInstance", self))
+        data["conversation_id"] = self.conversation_id
+        data["conversation_key"] = self.conversation_key
+        return data
 
 
 @dataclass(frozen=True)
@@ -84,7 +111,7 @@ class Reaction:
 
 
 @dataclass(frozen=True)
-class InboundMessage:
+class InboundMessage(_InConversation):
     tenant_id: str
     channel: Channel
     account_id: str  # phone_number_id, Slack team_id, Telegram bot id, web site key
@@ -104,24 +131,9 @@ class InboundMessage:
     raw_type: str = ""  # the platform's own type name, kept for unsupported and audit
     raw: dict[str, Any] = field(default_factory=dict)  # platform fields we do not model
 
-    @property
-    def conversation_id(self) -> str:
-        """The conversation within the channel: one chat as seen through one account."""
-        return f"{self.account_id}/{self.chat_id}"
-
-    @property
-    def conversation_key(self) -> str:
-        return conversation_key(self.tenant_id, self.channel, self.conversation_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["conversation_id"] = self.conversation_id
-        data["conversation_key"] = self.conversation_key
-        return data
-
 
 @dataclass(frozen=True)
-class StatusUpdate:
+class StatusUpdate(_InConversation):
     """What the platform says happened to a message we sent."""
 
     tenant_id: str
@@ -132,20 +144,6 @@ class StatusUpdate:
     status: DeliveryStatus
     timestamp: str
     errors: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def conversation_id(self) -> str:
-        return f"{self.account_id}/{self.chat_id}"
-
-    @property
-    def conversation_key(self) -> str:
-        return conversation_key(self.tenant_id, self.channel, self.conversation_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["conversation_id"] = self.conversation_id
-        data["conversation_key"] = self.conversation_key
-        return data
 
 
 def conversation_key(tenant_id: str, channel: str, conversation_id: str) -> str:
@@ -177,7 +175,7 @@ class TemplateRef:
 
 
 @dataclass(frozen=True)
-class OutboundMessage:
+class OutboundMessage(_InConversation):
     """A reply to send through a channel: what the bot (or an agent) says."""
 
     tenant_id: str
@@ -192,20 +190,6 @@ class OutboundMessage:
     in_reply_to: str | None = None  # the inbound message's platform id
     thread_id: str | None = None
     template: TemplateRef | None = None
-
-    @property
-    def conversation_id(self) -> str:
-        return f"{self.account_id}/{self.chat_id}"
-
-    @property
-    def conversation_key(self) -> str:
-        return conversation_key(self.tenant_id, self.channel, self.conversation_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["conversation_id"] = self.conversation_id
-        data["conversation_key"] = self.conversation_key
-        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OutboundMessage:
