@@ -254,3 +254,150 @@ def follow_topics(
                     )
     finally:
         consumer.close()
+
+
+# --- The local KafkaSource: a consumer-group member with manual commits, and a raw producer.
+
+Partition = tuple[str, int]  # (topic, partition): kafka-python's TopicPartition stays in here
+
+
+@dataclass(frozen=True)
+class TimedRecord(ConsumedRecord):
+    timestamp_ms: int = 0  # the record's create time (Knative stamps wrapped events with it)
+
+
+class GroupConsumer:
+    """One member of a consumer group on ``topics``, committing only what it is told to.
+
+    Settings for a quick group join and low latency on Tansu (see docs: a default session takes
+    ~23 s to join; the broker does not wake waiting fetches). ``initial_offset`` applies only
+    to a group without a committed offset; Tansu breaks ``latest``, so use ``earliest`` there.
+    ``on_revoked`` runs inside :meth:`poll` when a rebalance takes partitions away: every
+    partition's work must be finished (or abandoned) before it returns.
+    """
+
+    def __init__(
+        self,
+        brokers: Sequence[str],
+        group_id: str,
+        topics: Sequence[str],
+        *,
+        client_id: str,
+        initial_offset: str = "earliest",
+        on_revoked: Callable[[list[Partition]], None] | None = None,
+    ) -> None:
+        from kafka import KafkaConsumer
+        from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                if on_revoked is not None:
+                    on_revoked([(tp.topic, tp.partition) for tp in revoked])
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                pass
+
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=list(brokers),
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset=initial_offset,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=1000,
+            fetch_max_wait_ms=20,
+            max_poll_records=100,
+        )
+        self._consumer.subscribe(list(topics), listener=_Listener())
+
+    def poll(self, timeout_s: float) -> dict[Partition, list[TimedRecord]]:
+        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000))
+        return {
+            (tp.topic, tp.partition): [
+                TimedRecord(
+                    m.topic,
+                    m.partition,
+                    m.offset,
+                    m.key,
+                    dict(m.headers or []),
+                    m.value,
+                    m.timestamp or 0,
+                )
+                for m in messages
+            ]
+            for tp, messages in batches.items()
+        }
+
+    def pause(self, partition: Partition) -> None:
+        from kafka import TopicPartition
+
+        self._consumer.pause(TopicPartition(*partition))
+
+    def resume(self, partition: Partition) -> None:
+        from kafka import TopicPartition
+
+        self._consumer.resume(TopicPartition(*partition))
+
+    def commit(self, next_offsets: dict[Partition, int]) -> None:
+        """Commit ``next_offsets`` (the offset to read next = last handled + 1) synchronously."""
+        from kafka import TopicPartition
+        from kafka.structs import OffsetAndMetadata
+
+        if next_offsets:
+            self._consumer.commit(
+                {
+                    TopicPartition(*partition): OffsetAndMetadata(offset, "", -1)
+                    for partition, offset in next_offsets.items()
+                }
+            )
+
+    def close(self) -> None:
+        # No autocommit: only what the caller committed counts.
+        self._consumer.close(autocommit=False)
+
+
+class RecordProducer:
+    """Produces raw records (headers, key and value as they are) and waits for ``acks=all``."""
+
+    def __init__(self, brokers: Sequence[str], *, client_id: str, timeout_s: float = 5.0):
+        self._brokers = list(brokers)
+        self._client_id = client_id
+        self._timeout_s = timeout_s
+        self._producer: Any = None
+        self._lock = threading.Lock()
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        headers: Sequence[tuple[str, bytes]],
+        value: bytes | None,
+    ) -> None:
+        try:
+            with self._lock:
+                if self._producer is None:
+                    from kafka import KafkaProducer
+
+                    timeout_ms = int(self._timeout_s * 1000)
+                    self._producer = KafkaProducer(
+                        bootstrap_servers=self._brokers,
+                        client_id=self._client_id,
+                        acks="all",
+                        linger_ms=0,
+                        max_block_ms=timeout_ms,
+                        request_timeout_ms=timeout_ms,
+                        delivery_timeout_ms=timeout_ms + 1000,
+                    )
+                producer = self._producer
+            future = producer.send(topic, key=key, value=value, headers=list(headers))
+            future.get(timeout=self._timeout_s)
+        except Exception as exc:
+            raise DependencyUnavailable(
+                f"Kafka did not acknowledge the record: {describe(exc)}", dependency="kafka"
+            ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=1)
+                self._producer = None

@@ -1,0 +1,252 @@
+"""The local KafkaSource: what Knative Eventing does for ``kafka-sources/*.yaml`` in a cluster.
+
+One consumer-group member per KafkaSource reads its topics from the manifest's consumer group
+and POSTs every record to the sink as an HTTP binary-mode CloudEvent, in order per partition:
+each partition with records is paused and handed to a worker thread, which delivers its batch
+one record at a time, so a retrying record holds its own partition only (Knative's "ordered").
+The manifests' ``unordered`` is delivered in order too: a stronger guarantee, never a weaker one.
+
+An offset is committed only once its record is settled: answered 2xx, or written to the
+dead-letter topic after a non-retryable answer (poison) or after the manifest's retries.
+Commits are made by the consumer thread (kafka-python consumers are not thread-safe) from the
+progress the workers report. On stop, workers abandon retries and what is settled is
+committed; a record abandoned half-way is delivered again next time. When a rebalance takes a
+partition away, its worker is stopped and its uncommitted progress dropped: the new owner
+delivers those records again (sinks dedupe on the event id, as the data-plane contract says).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared import logs
+from shared.errors import DependencyUnavailable
+from shared.kafka import GroupConsumer, Partition, TimedRecord
+from shared.kafkasource import delivery
+from shared.kafkasource.manifests import KafkaSource
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 30.0  # per request, when the manifest sets no delivery.timeout
+NAMESPACE = "default"  # the namespace in the source of wrapped (non-CloudEvent) records
+_MAX_PARTITION_WORKERS = 16
+_POLL_S = 0.1
+
+CommitHook = Callable[[str, int, int], None]  # (topic, partition, next offset)
+
+
+class DeadLetterWriter(Protocol):
+    """Writes a record to a dead-letter topic and waits for the broker (a RecordProducer)."""
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        headers: Sequence[tuple[str, bytes]],
+        value: bytes | None,
+    ) -> None: ...
+
+
+@dataclass
+class _Work:
+    abort: threading.Event = field(default_factory=threading.Event)
+    future: concurrent.futures.Future[None] | None = None
+
+
+class SourceDispatcher:
+    """Delivers one KafkaSource's records to its sink until :meth:`run`'s ``stop`` is set."""
+
+    def __init__(
+        self,
+        source: KafkaSource,
+        sink_url: str,
+        brokers: Sequence[str],
+        dead_letters: DeadLetterWriter,
+        stop: threading.Event,
+        *,
+        on_commit: CommitHook | None = None,
+        http_client: Any = None,
+    ) -> None:
+        """``http_client``: an ``httpx.Client`` (a test seam); :meth:`run` makes one by default."""
+        self.source = source
+        self.sink_url = sink_url
+        self._brokers = list(brokers)
+        self._dead_letters = dead_letters
+        self._stop = stop
+        self._on_commit = on_commit
+        self._timeout_s = source.delivery.timeout_s or DEFAULT_TIMEOUT_S
+        self._progress: dict[Partition, int] = {}  # next offset to commit, set by workers
+        self._inflight: dict[Partition, _Work] = {}
+        self._lock = threading.Lock()
+        self._http: Any = http_client
+
+    def run(self) -> None:
+        import httpx
+
+        own_client = self._http is None
+        if own_client:  # trust_env off: a proxy from the environment must not answer for sinks
+            self._http = httpx.Client(trust_env=False)
+        consumer = GroupConsumer(
+            self._brokers,
+            self.source.consumer_group,
+            self.source.topics,
+            client_id=f"kafkasource-{self.source.name}",
+            initial_offset=self.source.initial_offset,
+            on_revoked=self._on_revoked,
+        )
+        workers = concurrent.futures.ThreadPoolExecutor(
+            _MAX_PARTITION_WORKERS, thread_name_prefix=f"kafkasource-{self.source.name}"
+        )
+        log.info("kafkasource started", extra=self._describe())
+        try:
+            while not self._stop.is_set():
+                for partition, records in consumer.poll(_POLL_S).items():
+                    consumer.pause(partition)
+                    work = _Work()
+                    work.future = workers.submit(self._deliver_batch, partition, records, work)
+                    with self._lock:
+                        self._inflight[partition] = work
+                self._settle(consumer)
+        finally:
+            with self._lock:
+                pending = list(self._inflight.values())
+            for work in pending:
+                work.abort.set()
+            concurrent.futures.wait([w.future for w in pending if w.future is not None])
+            try:
+                self._settle(consumer)  # commit what was finished before the stop
+            finally:
+                consumer.close()
+                workers.shutdown(wait=True)
+                if own_client:
+                    self._http.close()
+                log.info("kafkasource stopped", extra=self._describe())
+
+    def _settle(self, consumer: GroupConsumer) -> None:
+        """Commit the workers' progress; resume partitions whose batch is done."""
+        with self._lock:
+            progress, self._progress = self._progress, {}
+            done = {p: w for p, w in self._inflight.items() if w.future and w.future.done()}
+            for partition in done:
+                del self._inflight[partition]
+        for work in done.values():
+            failure = work.future.exception() if work.future is not None else None
+            if failure is not None:
+                # A bug, not a sink failure: resuming would skip the batch's undelivered
+                # records, so stop delivering; they are redelivered after a restart.
+                raise RuntimeError(f"kafkasource {self.source.name}: a worker failed") from failure
+        if progress:
+            consumer.commit(progress)
+            if self._on_commit is not None:
+                for (topic, number), offset in progress.items():
+                    self._on_commit(topic, number, offset)
+        for partition in done:
+            consumer.resume(partition)
+
+    def _on_revoked(self, partitions: list[Partition]) -> None:
+        with self._lock:
+            revoked = [self._inflight.pop(p) for p in partitions if p in self._inflight]
+        for work in revoked:
+            work.abort.set()
+        concurrent.futures.wait(
+            [w.future for w in revoked if w.future is not None], timeout=self._timeout_s + 5
+        )
+        with self._lock:
+            for partition in partitions:
+                self._progress.pop(partition, None)
+        if revoked:
+            log.info("partitions revoked", extra={**self._describe(), "partitions": partitions})
+
+    def _deliver_batch(self, partition: Partition, records: list[TimedRecord], work: _Work) -> None:
+        for record in records:
+            if work.abort.is_set() or not self.deliver(record, work.abort):
+                return
+            with self._lock:
+                self._progress[partition] = record.offset + 1
+
+    def deliver(self, record: TimedRecord, abort: threading.Event) -> bool:
+        """Deliver or dead-letter one record: True once settled, False if abandoned (``abort``)."""
+        event = delivery.to_http(record, self.source.name, NAMESPACE)
+        token = logs.correlation_id.set(event.id or "-")
+        try:
+            retries = 0
+            while True:
+                outcome = delivery.post(self._http, self.sink_url, event, self._timeout_s)
+                if outcome.delivered:
+                    log.info("delivered", extra=self._about(record, event, outcome, retries))
+                    return True
+                if not outcome.retryable:
+                    return self._dead_letter(record, event, outcome, abort, "not retryable")
+                if abort.is_set():
+                    return False
+                if retries >= self.source.delivery.retry:
+                    return self._dead_letter(record, event, outcome, abort, "retries exhausted")
+                retries += 1
+                wait_s = delivery.wait_before_retry(self.source.delivery, retries, outcome)
+                log.warning(
+                    "delivery failed, retrying",
+                    extra={**self._about(record, event, outcome, retries), "wait_s": wait_s},
+                )
+                if abort.wait(wait_s):
+                    return False
+        finally:
+            logs.correlation_id.reset(token)
+
+    def _dead_letter(
+        self,
+        record: TimedRecord,
+        event: delivery.HttpEvent,
+        outcome: delivery.Outcome,
+        abort: threading.Event,
+        reason: str,
+    ) -> bool:
+        about = {**self._about(record, event, outcome), "reason": reason}
+        topic = self.source.delivery.dead_letter_topic
+        if topic is None:  # Knative drops what fails without a dead-letter sink
+            log.error("delivery failed, event dropped (no dead-letter sink)", extra=about)
+            return True
+        headers = delivery.dead_letter_headers(record, event, outcome, self.sink_url)
+        failures = 0
+        while True:
+            try:
+                self._dead_letters.send(topic, record.key, headers, record.value)
+                log.error("delivery failed, event dead-lettered", extra={**about, "to": topic})
+                return True
+            except DependencyUnavailable as exc:
+                failures += 1
+                log.error("dead-letter write failed", extra={**about, "error": exc.message})
+                if abort.wait(min(30.0, 0.5 * 2**failures)):
+                    return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "kafkasource": self.source.name,
+            "topics": list(self.source.topics),
+            "consumer_group": self.source.consumer_group,
+            "sink": self.sink_url,
+        }
+
+    def _about(
+        self,
+        record: TimedRecord,
+        event: delivery.HttpEvent,
+        outcome: delivery.Outcome,
+        retries: int | None = None,
+    ) -> dict[str, Any]:
+        about: dict[str, Any] = {
+            "kafkasource": self.source.name,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "event_id": event.id,
+            "event_type": event.type,
+            "outcome": delivery.describe_outcome(outcome),
+        }
+        if retries is not None:
+            about["retry"] = retries
+        return about

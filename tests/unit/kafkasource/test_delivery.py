@@ -1,0 +1,227 @@
+"""Records to HTTP CloudEvents, answers to outcomes, and the retry/dead-letter state machine."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cloudevents.http import CloudEvent
+
+from shared.errors import DependencyUnavailable
+from shared.kafka import TimedRecord, to_record
+from shared.kafkasource import delivery
+from shared.kafkasource.delivery import Outcome
+from shared.kafkasource.dispatcher import SourceDispatcher
+from shared.kafkasource.manifests import Delivery, KafkaSource
+
+SINK = "http://sink.local/"
+
+
+def ce_record(event_id: str = "e1", offset: int = 7) -> TimedRecord:
+    event = CloudEvent(
+        {
+            "type": "com.chatbot.message.received.v1",
+            "source": "/chat-service/channels/whatsapp/1065",
+            "id": event_id,
+            "time": "2026-01-02T03:04:05Z",
+            "datacontenttype": "application/json",
+            "partitionkey": "acme:whatsapp:1065/4915",
+            "tenantid": "acme",
+        },
+        {"text": "hallo"},
+    )
+    message = to_record(event)
+    assert isinstance(message.key, bytes) and isinstance(message.value, bytes)
+    return TimedRecord("in", 1, offset, message.key, dict(message.headers), message.value, 0)
+
+
+def plain_record() -> TimedRecord:
+    headers = {"X-Trace_Id": b"abc", "Content-Type": b"Text/Plain"}
+    return TimedRecord("in", 2, 42, b"k1", headers, b"hello", 1_700_000_000_000)
+
+
+def test_cloudevent_record_becomes_binary_mode_http() -> None:
+    event = delivery.to_http(ce_record(), "message-processor", "default")
+    assert event.headers == {
+        "ce-specversion": "1.0",
+        "ce-type": "com.chatbot.message.received.v1",
+        "ce-source": "/chat-service/channels/whatsapp/1065",
+        "ce-id": "e1",
+        "ce-time": "2026-01-02T03:04:05Z",
+        "ce-tenantid": "acme",
+        "content-type": "application/json",
+    }
+    assert event.body == b'{"text":"hallo"}'
+
+
+def test_other_record_is_wrapped_as_knative_does() -> None:
+    event = delivery.to_http(plain_record(), "message-processor", "default")
+    assert event.headers == {
+        "ce-specversion": "1.0",
+        "ce-id": "partition:2/offset:42",
+        "ce-source": "/apis/v1/namespaces/default/kafkasources/message-processor#in",
+        "ce-type": "dev.knative.kafka.event",
+        "ce-subject": "partition:2#42",
+        "ce-time": "2023-11-14T22:13:20Z",
+        "ce-key": "k1",
+        "ce-partitionkey": "k1",
+        "ce-kafkaheaderxtraceid": "abc",
+        "content-type": "text/plain",
+    }
+    assert event.body == b"hello"
+
+
+@pytest.mark.parametrize(
+    ("status", "delivered", "retryable"),
+    [
+        (200, True, False),
+        (202, True, False),
+        (400, False, False),
+        (401, False, False),
+        (413, False, False),
+        (404, False, True),
+        (409, False, True),
+        (429, False, True),
+        (500, False, True),
+        (503, False, True),
+        (None, False, True),
+    ],
+)
+def test_outcomes_follow_the_data_plane_contract(
+    status: int | None, delivered: bool, retryable: bool
+) -> None:
+    outcome = Outcome(status)
+    assert (outcome.delivered, outcome.delivered or outcome.retryable) == (
+        delivered,
+        delivered or retryable,
+    )
+
+
+def test_retry_after() -> None:
+    assert delivery.retry_after("5") == 5.0
+    assert delivery.retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
+    assert delivery.retry_after("soon") is None
+    assert delivery.retry_after(None) is None
+
+
+def test_wait_before_retry_honours_a_longer_retry_after_up_to_the_cap() -> None:
+    policy = Delivery(5, "exponential", 0.5, None)
+    assert delivery.wait_before_retry(policy, 2, Outcome(503)) == 2.0
+    assert delivery.wait_before_retry(policy, 2, Outcome(503, retry_after_s=7)) == 7.0
+    assert delivery.wait_before_retry(policy, 2, Outcome(500, retry_after_s=7)) == 2.0
+    assert delivery.wait_before_retry(policy, 1, Outcome(429, retry_after_s=3600)) == 60.0
+    capped = replace(policy, retry_after_max_s=0.0)  # PT0S opts out of Retry-After
+    assert delivery.wait_before_retry(capped, 1, Outcome(429, retry_after_s=9)) == 1.0
+
+
+def test_post_reads_the_answer_and_survives_transport_errors() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.headers["ce-id"] == "e1"
+        return httpx.Response(429, headers={"Retry-After": "3"}, content=b"slow down")
+
+    event = delivery.to_http(ce_record(), "s", "default")
+    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+        assert delivery.post(client, SINK, event, 1.0) == Outcome(429, b"slow down", "", 3.0)
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused")
+
+    with httpx.Client(transport=httpx.MockTransport(refuse)) as client:
+        outcome = delivery.post(client, SINK, event, 1.0)
+    assert outcome.status is None and "ConnectError" in outcome.error and outcome.retryable
+
+
+def test_dead_letter_headers_keep_the_event_and_add_knative_errors() -> None:
+    record = ce_record()
+    event = delivery.to_http(record, "s", "default")
+    headers = dict(delivery.dead_letter_headers(record, event, Outcome(400, b"{}"), SINK))
+    assert {k: v for k, v in headers.items() if not k.startswith("ce_knative")} == record.headers
+    assert headers["ce_knativeerrordest"] == SINK.encode()
+    assert headers["ce_knativeerrorcode"] == b"400"
+    assert base64.b64decode(headers["ce_knativeerrordata"]) == b"{}"
+
+    no_answer = Outcome(None, error="ConnectTimeout: timed out")
+    headers = dict(delivery.dead_letter_headers(record, event, no_answer, SINK))
+    assert "ce_knativeerrorcode" not in headers
+    assert base64.b64decode(headers["ce_knativeerrordata"]).startswith(b"dispatch error:")
+
+
+def test_wrapped_record_is_dead_lettered_as_its_cloudevent() -> None:
+    record = plain_record()
+    event = delivery.to_http(record, "s", "default")
+    headers = dict(delivery.dead_letter_headers(record, event, Outcome(400), SINK))
+    assert headers["ce_type"] == b"dev.knative.kafka.event"
+    assert headers["ce_id"] == b"partition:2/offset:42"
+    assert headers["content-type"] == b"text/plain"
+
+
+class FakeDeadLetters:
+    def __init__(self, failures: int = 0) -> None:
+        self.sent: list[tuple[str, bytes | None, dict[str, bytes], bytes | None]] = []
+        self.failures = failures
+
+    def send(self, topic: str, key: Any, headers: Any, value: Any) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise DependencyUnavailable("broker down", dependency="kafka")
+        self.sent.append((topic, key, dict(headers), value))
+
+
+def dispatcher(statuses: list[int], dead_letters: FakeDeadLetters, retry: int = 2) -> Any:
+    answers = iter(statuses)
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["ce-id"])
+        return httpx.Response(next(answers))
+
+    source = KafkaSource(
+        "s", ("in",), "g", ("b:9092",), "earliest", "ordered", "fn",
+        Delivery(retry, "linear", 0.001, "in.dlq"), Path("s.yaml"),
+    )  # fmt: skip
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    sink = SourceDispatcher(
+        source, SINK, ["b:9092"], dead_letters, threading.Event(), http_client=client
+    )
+    return sink, seen
+
+
+def test_retries_then_delivers() -> None:
+    dead_letters = FakeDeadLetters()
+    source, seen = dispatcher([503, 500, 200], dead_letters)
+    assert source.deliver(ce_record(), threading.Event()) is True
+    assert seen == ["e1"] * 3 and dead_letters.sent == []
+
+
+def test_exhausted_retries_go_to_the_dead_letter_topic() -> None:
+    dead_letters = FakeDeadLetters(failures=1)  # and a failed dead-letter write is retried
+    source, seen = dispatcher([503, 503, 503], dead_letters)
+    assert source.deliver(ce_record(), threading.Event()) is True
+    assert len(seen) == 3
+    ((topic, key, headers, _),) = dead_letters.sent
+    assert (topic, key, headers["ce_knativeerrorcode"]) == (
+        "in.dlq",
+        b"acme:whatsapp:1065/4915",
+        b"503",
+    )
+
+
+def test_poison_goes_to_the_dead_letter_topic_at_once() -> None:
+    dead_letters = FakeDeadLetters()
+    source, seen = dispatcher([400], dead_letters)
+    assert source.deliver(ce_record(), threading.Event()) is True
+    assert seen == ["e1"] and dead_letters.sent[0][2]["ce_knativeerrorcode"] == b"400"
+
+
+def test_an_aborted_delivery_is_not_settled() -> None:
+    dead_letters = FakeDeadLetters()
+    source, _ = dispatcher([503], dead_letters)
+    abort = threading.Event()
+    abort.set()
+    assert source.deliver(ce_record(), abort) is False
+    assert dead_letters.sent == []
