@@ -1,0 +1,257 @@
+"""The bot turn for one ``com.chatbot.message.received.v1`` event, idempotent and resumable.
+
+The inbound message document is the checkpoint (``processing.state`` in docs/data-model.md)::
+
+    stored ──▶ screened ──▶ replying ──▶ replied
+       └──────────┴──▶ skipped (handoff · rate_limited · blocked)
+
+A redelivered event continues from the recorded state: ``replied``/``skipped`` is a no-op;
+``replying`` republishes the replies stored with the checkpoint (the engine is not asked
+again, and the outbound ids are derived from the inbound id, so the dispatcher sends each
+reply once). Replies are stored before they are published, never the other way round.
+
+Decisions (see docs/architecture.md): handoff is checked before the rate limit (a human's
+conversation spends none of the bot's budget); a rate-limited or blocked message gets no reply
+(a "slow down" or refusal message would itself spend sends on the abuser and tell a prober what
+tripped the filter); a message is counted against the limits once, when first stored, so our
+own retries never use up the user's budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import Counter
+
+from shared import events
+from shared.bot.backends import Conversations, Limiter, Messages, Producer, Sessions
+from shared.bot.ports import ConversationContext, Engine, EngineReply, SecurityHub, Verdict
+from shared.bot.turn import SOURCE, build_replies, parse_event, session_turns
+from shared.clock import Clock, system_clock
+from shared.errors import DependencyUnavailable
+from shared.models import Author, InboundMessage, OutboundMessage
+from shared.settings import Settings
+from shared.store import conversations as conv
+from shared.store import messages as msgs
+from shared.store.messages import with_text
+
+log = logging.getLogger(__name__)
+
+skipped_total = Counter(
+    "chat_bot_skipped_total",
+    "Inbound messages stored without a bot reply, by reason (handoff, rate_limited, blocked).",
+    ["reason"],
+)
+rate_limited_total = Counter(
+    "chat_rate_limited_total", "Messages over a rate limit, by scope (tenant, user).", ["scope"]
+)
+replies_total = Counter(
+    "chat_bot_replies_total", "Reply messages stored for sending, by author.", ["author"]
+)
+
+
+@dataclass
+class _Turn:
+    event_id: str
+    message: InboundMessage
+    doc: dict[str, Any]
+
+    @property
+    def state(self) -> str:
+        return str(self.doc["processing"]["state"])
+
+
+@dataclass
+class MessageProcessor:
+    settings: Settings
+    messages: Messages
+    conversations: Conversations
+    limiter: Limiter
+    sessions: Sessions
+    hub: SecurityHub
+    engine: Engine
+    producer: Producer
+    fallback: Engine | None = None  # the rule-based stand-in while the engine is down
+    prepare: Callable[[], None] = lambda: None  # e.g. create the indexes on first use
+    clock: Clock = system_clock
+
+    def handle_event(self, event: Any) -> str:
+        if event.get("type") != events.MESSAGE_RECEIVED:
+            return "ignored"
+        event_id, message = parse_event(event)
+        self.prepare()
+        now = self._now()
+        stored = self.messages.insert_inbound(event_id, message, now)
+        if stored.document is None:
+            log.info(
+                "platform message stored under another event", extra={"other": stored.duplicate_of}
+            )
+            return "duplicate"
+        turn = _Turn(event_id, message, stored.document)
+        if turn.state in msgs.FINAL_STATES:
+            return "duplicate"
+        if stored.created:
+            conversation = self.conversations.record_inbound(message, now)
+        else:
+            conversation = self.conversations.ensure(message, now)
+        if turn.state != msgs.REPLYING:
+            outcome = self._gate(turn, conversation["state"], first_delivery=stored.created)
+            if outcome is not None:
+                return outcome
+        return self._resume(turn)
+
+    def _resume(self, turn: _Turn) -> str:
+        """Continue from the recorded state (states only move forward, so this ends)."""
+        if turn.state in msgs.FINAL_STATES:
+            return "duplicate"
+        if turn.state == msgs.STORED:
+            return self._screen(turn)
+        if turn.state == msgs.SCREENED:
+            return self._reply(turn)
+        return self._publish(turn)
+
+    def _gate(self, turn: _Turn, conversation_state: str, *, first_delivery: bool) -> str | None:
+        """Handoff and rate limits: the reasons to store a message and not answer it."""
+        message = turn.message
+        if conversation_state == conv.CLOSED:
+            # The user wrote again: the conversation is live again, and the bot takes it.
+            self.conversations.change_state(
+                message.tenant_id,
+                message.conversation_key,
+                from_state=conv.CLOSED,
+                to_state=conv.OPEN,
+                now=self._now(),
+            )
+        if conversation_state == conv.HANDOFF:
+            return self._skip(turn, "handoff")
+        if first_delivery:
+            decision = self.limiter.check(message.tenant_id, message.channel, message.sender.id)
+            if not decision.allowed:
+                rate_limited_total.labels(str(decision.scope)).inc()
+                return self._skip(turn, "rate_limited", {"processing.limit": str(decision.scope)})
+        return None
+
+    def _screen(self, turn: _Turn) -> str:
+        message = turn.message
+        fields: dict[str, Any] = {}
+        if message.text:
+            # Hub down raises DependencyUnavailable (503, retried): never unscreened content.
+            screening = self.hub.screen(message.tenant_id, message.text, direction="inbound")
+            fields["processing.screening"] = {
+                "verdict": str(screening.verdict),
+                "reason": screening.reason,
+            }
+            if screening.verdict == Verdict.BLOCK:
+                return self._skip(turn, "blocked", fields)
+            if screening.verdict == Verdict.REDACT:
+                redacted = with_text(message, screening.text)
+                fields["text"] = redacted.text
+                fields["attachments"] = [dataclasses.asdict(a) for a in redacted.attachments]
+        doc = self._advance(turn, (msgs.STORED,), msgs.SCREENED, fields)
+        if doc is None:
+            return self._resume(self._reload(turn))
+        turn.doc = doc
+        return self._reply(turn)
+
+    def _reply(self, turn: _Turn) -> str:
+        # The stored text is the screened one (redacted where the hub said so).
+        message = with_text(turn.message, turn.doc.get("text"))
+        context = self.sessions.context(
+            message.tenant_id, message.channel, message.conversation_key
+        )
+        reply, author = self._generate(context, message)
+        replies = build_replies(turn.event_id, message, reply, author, self._now())
+        fields = {
+            "processing.reply_ids": [r.message_id for r in replies],
+            "processing.replies": [r.to_dict() for r in replies],
+            "processing.intent": reply.intent,
+            "processing.handoff": reply.handoff,
+        }
+        doc = self._advance(turn, (msgs.STORED, msgs.SCREENED), msgs.REPLYING, fields)
+        if doc is None:
+            return self._resume(self._reload(turn))
+        for r in replies:
+            replies_total.labels(str(r.author)).inc()
+        turn.doc = doc
+        return self._publish(turn)
+
+    def _generate(
+        self, context: ConversationContext, message: InboundMessage
+    ) -> tuple[EngineReply, Author]:
+        try:
+            return self.engine.generate_reply(context, message), Author.BOT
+        except DependencyUnavailable as exc:
+            if not self.settings.fallback_enabled or self.fallback is None:
+                raise
+            log.warning("engine unavailable: fallback reply", extra={"reason": exc.message})
+            return self.fallback.generate_reply(context, message), Author.FALLBACK
+
+    def _publish(self, turn: _Turn) -> str:
+        message, processing = turn.message, turn.doc["processing"]
+        replies = [OutboundMessage.from_dict(r) for r in processing.get("replies") or ()]
+        now = self._now()
+        created = self.messages.insert_outbound(replies, now)
+        self.conversations.record_outbound(
+            message.tenant_id, message.conversation_key, created, now
+        )
+        if processing.get("handoff"):
+            # After the replies are stored, so the "connecting you to a human" part is sent.
+            self.conversations.change_state(
+                message.tenant_id,
+                message.conversation_key,
+                from_state=conv.OPEN,
+                to_state=conv.HANDOFF,
+                now=now,
+            )
+        topic = self.settings.outbound_topic
+        self.producer.publish([(topic, events.message_outbound(r, source=SOURCE)) for r in replies])
+        if self._advance(turn, (msgs.REPLYING,), msgs.REPLIED) is not None:
+            # Only the delivery that finished the turn records it, so history has it once.
+            intent = str(processing.get("intent") or "")
+            self.sessions.record(
+                message.conversation_key,
+                session_turns(with_text(message, turn.doc.get("text")), replies),
+                {"last_intent": intent} if intent else None,
+            )
+        if not replies:
+            return "no_reply"
+        return "fallback" if replies[0].author == Author.FALLBACK else "replied"
+
+    def _skip(self, turn: _Turn, reason: str, fields: dict[str, Any] | None = None) -> str:
+        from_states = (msgs.STORED, msgs.SCREENED)
+        update = {"processing.reason": reason, **(fields or {})}
+        if self._advance(turn, from_states, msgs.SKIPPED, update) is None:
+            return self._resume(self._reload(turn))
+        skipped_total.labels(reason).inc()
+        return reason
+
+    def _advance(
+        self,
+        turn: _Turn,
+        from_states: tuple[str, ...],
+        to_state: str,
+        fields: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        return self.messages.advance(
+            turn.message.tenant_id,
+            turn.event_id,
+            from_states=from_states,
+            to_state=to_state,
+            now=self._now(),
+            fields=fields,
+        )
+
+    def _reload(self, turn: _Turn) -> _Turn:
+        """Another delivery of this event moved the checkpoint first: continue from its state."""
+        doc = self.messages.get(turn.message.tenant_id, turn.event_id)
+        if doc is None:  # deleted under us (a GDPR erase): nothing left to do
+            return _Turn(turn.event_id, turn.message, {"processing": {"state": msgs.SKIPPED}})
+        return _Turn(turn.event_id, turn.message, doc)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)

@@ -1,0 +1,69 @@
+"""The message processor of this process, built from the settings on the first event.
+
+Nothing here runs at import: the MongoDB, Redis, Kafka and gRPC clients are created on the
+first event, in the worker (after gunicorn forks — none of these clients is fork-safe), and the
+gRPC modules (generated stubs, grpcio) are imported then too, because import time is cold-start
+time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from shared.bot.processor import MessageProcessor
+from shared.bot.session import SessionCache
+from shared.ratelimit import RateLimiter
+from shared.settings import get_settings
+from shared.store.conversations import ConversationStore
+from shared.store.indexes import ensure_once
+from shared.store.messages import MessageStore
+from shared.store.mongo import database
+
+FALLBACK_RULES = "fallback_rules.json"  # packaged in shared/bot; FALLBACK_RULES_FILE overrides
+
+
+@lru_cache(maxsize=1)
+def get_processor() -> MessageProcessor:
+    from shared.bot.rules import RuleEngine, load_rules
+    from shared.grpc.engine_client import EngineClient
+    from shared.grpc.security_client import SecurityHubClient
+    from shared.kafka import EventProducer
+
+    settings = get_settings()
+    db = database(settings)
+    fallback = None
+    if settings.fallback_enabled:
+        # A broken rules file fails here, on the first event (500, retried), and says which
+        # file; waiting for the engine's first outage to find out would be worse.
+        fallback = RuleEngine(load_rules(settings.fallback_rules_file or None, FALLBACK_RULES))
+    return MessageProcessor(
+        settings=settings,
+        messages=MessageStore(db),
+        conversations=ConversationStore(db),
+        limiter=RateLimiter(
+            settings.redis_url,
+            tenant_per_min=settings.tenant_rate_limit_per_min,
+            user_per_min=settings.user_rate_limit_per_min,
+        ),
+        sessions=SessionCache(settings.redis_url),
+        hub=SecurityHubClient(settings),
+        engine=EngineClient(settings),
+        producer=EventProducer(settings),
+        fallback=fallback,
+        prepare=lambda: ensure_once(db),
+    )
+
+
+def processor_health() -> dict[str, bool]:
+    """MongoDB and Kafka are required (no checkpoint, no reply); Redis only holds the
+    rate-limit counters and the session cache, both of which degrade without it."""
+    from shared.cache import redis_reachable
+    from shared.kafka import brokers_reachable
+    from shared.store.mongo import mongodb_reachable
+
+    settings = get_settings()
+    return {
+        "mongodb": mongodb_reachable(settings.mongodb_uri),
+        "kafka": brokers_reachable(settings.kafka_brokers),
+        "redis": redis_reachable(settings.redis_url),
+    }

@@ -1,0 +1,315 @@
+"""The bot turn's state machine, on in-memory backends: what is stored, published and skipped."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from cloudevents.http import CloudEvent
+
+from shared import events
+from shared.bot import processor as processor_module
+from shared.bot.ports import EngineReply, ReplyPart, Verdict
+from shared.bot.processor import MessageProcessor
+from shared.clock import frozen
+from shared.errors import BadRequest, DependencyUnavailable
+from shared.models import Channel, InboundMessage, MediaRef, MessageKind, Sender
+from shared.settings import Settings
+from tests.unit.bot.fakes import (
+    CountingLimiter,
+    MemoryConversations,
+    MemoryMessages,
+    MemorySessions,
+    ScriptedEngine,
+    ScriptedHub,
+)
+from tests.unit.fakes import RecordingProducer
+
+SETTINGS = Settings(topic_prefix="t")
+
+
+def message(
+    text: str | None = "hello", platform_id: str = "wamid.1", **changes: Any
+) -> InboundMessage:
+    base = InboundMessage(
+        tenant_id="acme",
+        channel=Channel.WHATSAPP,
+        account_id="106540352242922",
+        chat_id="16505551234",
+        platform_message_id=platform_id,
+        sender=Sender("16505551234", "Sheena"),
+        kind=MessageKind.TEXT,
+        timestamp="2025-06-08T20:59:43Z",
+        text=text,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+class Bot:
+    """A processor wired to in-memory backends, with handles on each of them."""
+
+    def __init__(self, **overrides: Any) -> None:
+        self.messages = MemoryMessages()
+        self.conversations = MemoryConversations()
+        self.limiter = CountingLimiter()
+        self.sessions = MemorySessions()
+        self.hub = ScriptedHub()
+        self.engine = ScriptedEngine()
+        self.producer = RecordingProducer()
+        fields: dict[str, Any] = {
+            "settings": SETTINGS,
+            "messages": self.messages,
+            "conversations": self.conversations,
+            "limiter": self.limiter,
+            "sessions": self.sessions,
+            "hub": self.hub,
+            "engine": self.engine,
+            "producer": self.producer,
+            "fallback": ScriptedEngine(EngineReply(parts=(ReplyPart("Assistant unavailable"),))),
+            "clock": frozen(1_750_000_000.0),
+        }
+        self.processor = MessageProcessor(**{**fields, **overrides})
+
+    def handle(self, event: CloudEvent) -> str:
+        return self.processor.handle_event(event)
+
+    def published(self) -> list[Any]:
+        return [event for _topic, event in self.producer.published]
+
+
+def received(msg: InboundMessage | None = None) -> CloudEvent:
+    return events.message_received(msg or message())
+
+
+def test_a_message_is_stored_answered_and_published_with_the_derived_id() -> None:
+    bot, event = Bot(), received()
+
+    assert bot.handle(event) == "replied"
+
+    inbound = bot.messages.inbound(event["id"])
+    reply_id = events.outbound_id(event["id"], 0)
+    assert inbound["processing"]["state"] == "replied"
+    assert inbound["processing"]["reply_ids"] == [reply_id]
+    assert inbound["channel_message_id"] == "wamid.1" and inbound["direction"] == "inbound"
+    [outbound] = bot.messages.outbound()
+    assert outbound["_id"] == reply_id and outbound["delivery"]["state"] == "pending"
+    [(topic, published)] = bot.producer.published
+    assert topic == "t.messages.outbound"
+    assert published["id"] == reply_id and published["type"] == events.MESSAGE_OUTBOUND
+    assert published["partitionkey"] == message().conversation_key
+    assert published.data["text"] == "echo: hello" and published.data["author"] == "bot"
+    assert published.data["in_reply_to"] == "wamid.1"
+    conversation = bot.conversations.docs[message().conversation_key]
+    assert conversation["message_count"] == 2  # the user's message and the reply
+    turns = bot.sessions.turns[message().conversation_key]
+    assert [(t.role, t.text) for t in turns] == [("user", "hello"), ("bot", "echo: hello")]
+
+
+def test_the_engine_gets_the_session_history() -> None:
+    bot = Bot()
+    bot.handle(received(message("first", "wamid.1")))
+    bot.handle(received(message("second", "wamid.2")))
+
+    context, _ = bot.engine.calls[1]
+    assert [t.text for t in context.history] == ["first", "echo: first"]
+    assert context.session == {"last_intent": "echo"}
+
+
+def test_a_redelivered_event_is_a_no_op() -> None:
+    bot, event = Bot(), received()
+    bot.handle(event)
+
+    assert bot.handle(event) == "duplicate"
+    assert len(bot.published()) == 1 and len(bot.engine.calls) == 1
+    assert bot.conversations.docs[message().conversation_key]["message_count"] == 2
+
+
+def test_the_same_platform_message_under_another_event_id_is_a_duplicate() -> None:
+    bot = Bot()
+    bot.handle(received())
+    other = received()
+    other["id"] = "another-event-id"
+
+    assert bot.handle(other) == "duplicate"
+    assert len(bot.published()) == 1
+
+
+def test_a_failed_publish_is_retried_with_the_same_reply_and_ids() -> None:
+    bot, event = Bot(), received()
+    bot.producer.fail = True
+    with pytest.raises(DependencyUnavailable):
+        bot.handle(event)
+    assert bot.messages.inbound(event["id"])["processing"]["state"] == "replying"
+
+    bot.producer.fail = False
+    bot.engine.reply = EngineReply(parts=(ReplyPart("a different answer"),))
+    assert bot.handle(event) == "replied"
+
+    [published] = bot.published()
+    assert published["id"] == events.outbound_id(event["id"], 0)
+    assert published.data["text"] == "echo: hello"  # the stored reply, not a new one
+    assert len(bot.engine.calls) == 1
+    assert bot.handle(event) == "duplicate"
+
+
+def test_a_turn_stopped_after_storing_continues_on_redelivery() -> None:
+    bot, event = Bot(), received()
+    bot.messages.insert_inbound(event["id"], message(), bot.processor._now())
+
+    assert bot.handle(event) == "replied"
+    assert len(bot.published()) == 1
+    assert bot.limiter.calls == 0  # counted when first stored, not on our own retries
+    assert bot.conversations.docs[message().conversation_key]["message_count"] == 2
+
+
+def test_a_delivery_that_loses_a_race_continues_from_the_winners_state() -> None:
+    bot, event = Bot(), received()
+
+    def other_delivery_finished(to_state: str) -> None:
+        bot.messages.docs[event["id"]]["processing"]["state"] = "replied"
+
+    bot.messages.before_advance = other_delivery_finished
+    assert bot.handle(event) == "duplicate"
+    assert bot.published() == []
+
+
+def test_a_conversation_with_a_human_gets_no_bot_reply() -> None:
+    bot = Bot()
+    bot.conversations.record_inbound(message(platform_id="earlier"), bot.processor._now())
+    bot.conversations.docs[message().conversation_key]["state"] = "handoff"
+    event = received()
+
+    assert bot.handle(event) == "handoff"
+    processing = bot.messages.inbound(event["id"])["processing"]
+    assert processing["state"] == "skipped" and processing["reason"] == "handoff"
+    assert bot.published() == [] and bot.engine.calls == [] and bot.hub.screened == []
+
+
+def test_a_closed_conversation_is_reopened_by_the_user_writing_again() -> None:
+    bot = Bot()
+    bot.conversations.record_inbound(message(platform_id="earlier"), bot.processor._now())
+    bot.conversations.docs[message().conversation_key]["state"] = "closed"
+
+    assert bot.handle(received()) == "replied"
+    assert bot.conversations.docs[message().conversation_key]["state"] == "open"
+
+
+def test_an_engine_handoff_sends_the_reply_then_hands_the_conversation_over() -> None:
+    bot = Bot()
+    bot.engine.reply = EngineReply(parts=(ReplyPart("Connecting you…"),), handoff=True)
+
+    assert bot.handle(received()) == "replied"
+    assert bot.published()[0].data["text"] == "Connecting you…"
+    assert bot.conversations.docs[message().conversation_key]["state"] == "handoff"
+    assert bot.handle(received(message(platform_id="wamid.2"))) == "handoff"
+
+
+def test_over_the_rate_limit_the_message_is_stored_counted_and_not_answered() -> None:
+    bot = Bot()
+    bot.limiter.user_limit = 1
+    before = processor_module.rate_limited_total.labels("user")._value.get()
+    bot.handle(received(message(platform_id="wamid.1")))
+    limited = received(message(platform_id="wamid.2"))
+
+    assert bot.handle(limited) == "rate_limited"
+    processing = bot.messages.inbound(limited["id"])["processing"]
+    assert processing["state"] == "skipped" and processing["reason"] == "rate_limited"
+    assert len(bot.published()) == 1
+    assert processor_module.rate_limited_total.labels("user")._value.get() == before + 1
+    assert bot.handle(limited) == "duplicate"
+
+
+def test_blocked_content_never_reaches_the_engine() -> None:
+    bot, event = Bot(), received()
+    bot.hub.verdict = Verdict.BLOCK
+
+    assert bot.handle(event) == "blocked"
+    processing = bot.messages.inbound(event["id"])["processing"]
+    assert processing["state"] == "skipped" and processing["reason"] == "blocked"
+    assert processing["screening"]["verdict"] == "block"
+    assert bot.engine.calls == [] and bot.published() == []
+
+
+def test_redacted_text_is_what_is_stored_and_what_the_engine_sees() -> None:
+    bot = Bot()
+    bot.hub.verdict, bot.hub.text = Verdict.REDACT, "my card is [card]"
+    secret = "my card is 4111 1111 1111 1111"
+    photo = MediaRef("image", "media-1", caption=secret)
+    event = received(message(secret, kind=MessageKind.MEDIA, attachments=(photo,)))
+
+    assert bot.handle(event) == "replied"
+    stored = bot.messages.inbound(event["id"])
+    assert stored["text"] == "my card is [card]"
+    assert stored["attachments"][0]["caption"] == "my card is [card]"
+    assert bot.engine.calls[0][1].text == "my card is [card]"
+    assert "4111" not in str(bot.sessions.turns)
+
+
+def test_a_hub_outage_is_retried_and_never_skips_screening() -> None:
+    bot, event = Bot(), received()
+    bot.hub.down = True
+    with pytest.raises(DependencyUnavailable):
+        bot.handle(event)
+    assert bot.messages.inbound(event["id"])["processing"]["state"] == "stored"
+    assert bot.engine.calls == []
+
+    bot.hub.down = False
+    assert bot.handle(event) == "replied"
+    assert bot.hub.screened == ["hello"]
+
+
+def test_a_message_without_text_is_not_screened() -> None:
+    bot = Bot()
+    photo = MediaRef("image", "media-1")
+    assert bot.handle(received(message(None, kind=MessageKind.MEDIA, attachments=(photo,)))) == (
+        "replied"
+    )
+    assert bot.hub.screened == []
+
+
+def test_engine_down_with_fallback_answers_from_the_rules() -> None:
+    bot = Bot()
+    bot.engine.down = True
+
+    assert bot.handle(received()) == "fallback"
+    [published] = bot.published()
+    assert published.data["author"] == "fallback"
+    assert published.data["text"] == "Assistant unavailable"
+
+
+def test_engine_down_without_fallback_is_retried_until_the_engine_is_back() -> None:
+    bot, event = Bot(settings=dataclasses.replace(SETTINGS, fallback_enabled=False)), received()
+    bot.engine.down = True
+    with pytest.raises(DependencyUnavailable):
+        bot.handle(event)
+    assert bot.published() == []
+
+    bot.engine.down = False
+    assert bot.handle(event) == "replied"
+    assert bot.published()[0].data["author"] == "bot"
+
+
+def test_other_event_types_are_ignored() -> None:
+    event = received()
+    event["type"] = events.MESSAGE_STATUS
+    assert Bot().handle(event) == "ignored"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"not json", "a string", {"tenant_id": "acme"}, {**message().to_dict(), "kind": "hologram"}],
+)
+def test_malformed_events_are_poison(data: Any) -> None:
+    event = received()
+    event.data = data
+    with pytest.raises(BadRequest):
+        Bot().handle(event)
+
+
+def test_a_tenant_attribute_that_disagrees_with_the_data_is_poison() -> None:
+    event = received()
+    event["tenantid"] = "globex"
+    with pytest.raises(BadRequest) as raised:
+        Bot().handle(event)
+    assert raised.value.code == "tenant_mismatch"
