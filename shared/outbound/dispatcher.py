@@ -1,0 +1,196 @@
+"""outbound-dispatcher: one ``com.chatbot.message.outbound.v1`` event → one reply sent, once.
+
+1. The outbound ``messages`` document is the idempotency record (its ``_id`` is the message
+   id, which is the event id). It is created if the publisher did not store one. If its
+   ``delivery.state`` is already ``sent``/``delivered``/``read``/``failed``, the event is a
+   redelivery: ``duplicate``, 200, nothing sent.
+2. The send is claimed with a lease (``sending`` until ``lease_until``, ``attempts`` + 1) by
+   one atomic ``find_one_and_update``. A redelivery that finds a live lease answers 429 with
+   the lease's remaining time: the first attempt may still be waiting for the API.
+3. Render, send, record: ``sent`` with the provider id (also as ``channel_message_id``, where
+   the status tracker looks it up); a transient failure puts the message back to ``pending``
+   with the error and answers 429/503, so KafkaSource retries; a permanent one records
+   ``failed`` with the provider's error and answers 200 (retrying cannot help).
+
+**The only window for a duplicate send** is between the request reaching the platform and
+``sent`` being recorded: the process dies, MongoDB refuses the write, or the answer is lost
+(read timeout, dropped connection, an unreadable 2xx). The outcome is then unknown, and none of
+the three APIs takes an idempotency key, so we choose at-least-once: the lease expires (or the
+transient error released it) and the next delivery sends again. The alternative — marking
+such a message failed — would lose replies that were never sent. Everywhere else the lease and
+the conditional updates make a second send impossible.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from shared.clock import Clock, system_clock
+from shared.errors import BadRequest, DependencyUnavailable, RateLimited, describe
+from shared.events import MESSAGE_OUTBOUND
+from shared.models import Channel, OutboundMessage
+from shared.outbound import webchat
+from shared.outbound.api import Undeliverable
+from shared.outbound.delivery import FINISHED, SENDING, Claim, Deliveries, channel_message_id
+from shared.outbound.render import Account, find_account, render
+from shared.outbound.send import ChannelApi
+from shared.settings import Settings, get_settings
+from shared.status import StatusTracker
+from shared.store.conversations import ConversationStore
+from shared.store.indexes import ensure_once
+from shared.store.mongo import database, unavailable_as_503
+from shared.tenants import TenantDirectory, get_directory
+
+log = logging.getLogger(__name__)
+
+SERVICE = "outbound-dispatcher"
+MIN_LEASE_S = 30.0
+
+
+def parse_event(event: Any) -> OutboundMessage:
+    if event.get("type") != MESSAGE_OUTBOUND:
+        raise BadRequest(f"not a {MESSAGE_OUTBOUND} event", code="unexpected_event_type")
+    data = getattr(event, "data", None)
+    if not isinstance(data, dict):
+        raise BadRequest("the event data is not a JSON object", code="malformed_event")
+    try:
+        message = OutboundMessage.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadRequest(
+            f"not an outbound message: {describe(exc)}", code="malformed_event"
+        ) from exc
+    tenant_attribute = event.get("tenantid")
+    if tenant_attribute and tenant_attribute != message.tenant_id:
+        raise BadRequest("the tenantid attribute and the data disagree", code="tenant_mismatch")
+    return message
+
+
+def lease_seconds(settings: Settings) -> float:
+    """Longer than any one attempt can take: connect, write, read and pool timeouts each get
+    ``channel_api_timeout_s``, so a live lease never expires under an attempt in flight."""
+    return max(MIN_LEASE_S, 4 * settings.channel_api_timeout_s + 10)
+
+
+@dataclass
+class Dispatcher:
+    settings: Settings
+    tenants: TenantDirectory
+    db: Any
+    api: ChannelApi
+    clock: Clock = system_clock
+
+    def handle(self, event: Any) -> str:
+        message = parse_event(event)
+        account = find_account(message, self.tenants)
+        with unavailable_as_503():
+            return self._dispatch(message, account)
+
+    def _dispatch(self, message: OutboundMessage, account: Account) -> str:
+        ensure_once(self.db)
+        deliveries = Deliveries(self.db)
+        deliveries.ensure(message, self._now())
+        last_inbound_at = self._last_inbound_at(message)
+        claim = deliveries.claim(message, self._now(), lease_seconds(self.settings))
+        if not claim.granted:
+            return self._not_claimed(message, claim)
+        try:
+            provider_id = self._send(message, account, last_inbound_at)
+        except Undeliverable as exc:
+            deliveries.fail(message, claim, exc.to_dict(), self._now())
+            log.warning(
+                "reply undeliverable",
+                extra={
+                    "message_id": message.message_id,
+                    "channel": message.channel,
+                    "error": exc.code,
+                    "reason": exc.message,
+                },
+            )
+            return "failed"
+        except (RateLimited, DependencyUnavailable) as exc:
+            self._release(deliveries, message, claim, exc)
+            raise
+        if not deliveries.sent(message, provider_id, self._now()):
+            log.error(
+                "reply sent twice: another attempt recorded its send first",
+                extra={"message_id": message.message_id, "provider_message_id": provider_id},
+            )
+            return "duplicate_send"
+        # Statuses that overtook this write were held for it (see shared.status).
+        StatusTracker(self.db, self.clock).release_held(
+            message.tenant_id,
+            message.channel,
+            channel_message_id(message.channel, message.chat_id, provider_id),
+        )
+        return "sent"
+
+    def _send(
+        self, message: OutboundMessage, account: Account, last_inbound_at: datetime | None
+    ) -> str:
+        if message.channel is Channel.WEBCHAT:
+            webchat.publish(self.settings.redis_url, message)
+            return message.message_id  # the stored document is the delivery; its id is ours
+        request = render(
+            message, account, self.settings, last_inbound_at=last_inbound_at, now=self._now()
+        )
+        return self.api.send(request)
+
+    def _not_claimed(self, message: OutboundMessage, claim: Claim) -> str:
+        if claim.state in FINISHED:
+            return "duplicate"
+        wait_s = 1
+        if claim.state == SENDING and claim.lease_until is not None:
+            wait_s = max(1, math.ceil((claim.lease_until - self._now()).total_seconds()))
+        # A live lease (or a claim racing ours): the other attempt may still be sending.
+        raise RateLimited(
+            f"message {message.message_id} is being sent by another attempt", retry_after_s=wait_s
+        )
+
+    def _release(
+        self,
+        deliveries: Deliveries,
+        message: OutboundMessage,
+        claim: Claim,
+        exc: RateLimited | DependencyUnavailable,
+    ) -> None:
+        error = {"code": exc.code, "message": exc.message}
+        try:
+            deliveries.release(message, claim, error, self._now())
+        except Exception:  # the lease runs out anyway; the retry status stands
+            log.exception("delivery not released", extra={"message_id": message.message_id})
+
+    def _last_inbound_at(self, message: OutboundMessage) -> datetime | None:
+        if message.channel is not Channel.WHATSAPP:
+            return None  # only WhatsApp has a customer-service window
+        conversation = ConversationStore(self.db).get(message.tenant_id, message.conversation_key)
+        value = (conversation or {}).get("last_inbound_at")
+        return value if isinstance(value, datetime) else None
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+
+@lru_cache(maxsize=1)
+def get_dispatcher() -> Dispatcher:
+    """The process's dispatcher; clients connect on first use, not here."""
+    settings = get_settings()
+    return Dispatcher(
+        settings, get_directory(), database(settings), ChannelApi(settings.channel_api_timeout_s)
+    )
+
+
+def health() -> dict[str, bool]:
+    """MongoDB is required (no record, no send); Redis only carries live web chat replies."""
+    from shared.cache import redis_reachable
+    from shared.store.mongo import mongodb_reachable
+
+    settings = get_settings()
+    return {
+        "mongodb": mongodb_reachable(settings.mongodb_uri),
+        "redis": redis_reachable(settings.redis_url),
+    }

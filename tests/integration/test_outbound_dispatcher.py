@@ -1,0 +1,356 @@
+"""outbound-dispatcher on real servers: MongoDB-protocol, Redis and the channel API sandbox
+(a subprocess). Events are posted the way KafkaSource delivers them: binary-mode CloudEvents."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from shared.events import MESSAGE_OUTBOUND
+from shared.models import Author, Channel, OutboundMessage, QuickReply, TemplateRef
+from shared.store.messages import outbound_document
+from tests.integration.outbound_support import (  # noqa: F401
+    SandboxCalls,
+    channel_api_fixture,
+    db_fixture,
+    outbound_env_fixture,
+    outbound_mongodb_uri_fixture,
+    sandbox_url_fixture,
+)
+
+pytestmark = pytest.mark.integration
+
+ACCOUNTS = {
+    Channel.WHATSAPP: ("106540352242922", "16505551234"),
+    Channel.SLACK: ("T0001ACME", "C0123ABC"),
+    Channel.TELEGRAM: ("7000000001", "555001"),
+    Channel.WEBCHAT: ("site-acme", "conv-42"),
+}
+
+
+def reply(channel: Channel, message_id: str = "out-1", **changes: Any) -> OutboundMessage:
+    account_id, chat_id = ACCOUNTS[channel]
+    message = OutboundMessage(
+        tenant_id="acme",
+        channel=channel,
+        account_id=account_id,
+        chat_id=chat_id,
+        message_id=f"{message_id}-{channel}",
+        text="Blue and green are in stock.",
+        author=Author.BOT,
+        created_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        quick_replies=(QuickReply("blue", "Blue"), QuickReply("green", "Green")),
+    )
+    return dataclasses.replace(message, **changes)
+
+
+def post(client: FlaskClient, message: OutboundMessage, data: Any = None) -> TestResponse:
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": message.message_id,
+        "ce-source": "/chat-service/message-processor",
+        "ce-type": MESSAGE_OUTBOUND,
+        "ce-time": message.created_at,
+        "ce-subject": message.conversation_id,
+        "ce-tenantid": message.tenant_id,
+        "content-type": "application/json",
+    }
+    body = json.dumps(message.to_dict() if data is None else data)
+    return client.post("/", data=body, headers=headers)
+
+
+def open_window(db: Any, message: OutboundMessage, age: timedelta = timedelta(hours=1)) -> None:
+    """The conversation the processor keeps, with the user's last message ``age`` ago."""
+    db.conversations.insert_one(
+        {
+            "_id": message.conversation_key,
+            "tenant_id": message.tenant_id,
+            "channel": str(message.channel),
+            "conversation_id": message.conversation_id,
+            "state": "open",
+            "last_inbound_at": datetime.now(UTC) - age,
+        }
+    )
+
+
+def stored(db: Any, message: OutboundMessage) -> dict[str, Any]:
+    document: dict[str, Any] = db.messages.find_one(
+        {"_id": message.message_id, "tenant_id": "acme"}
+    )
+    return document
+
+
+@pytest.fixture
+def dispatcher(make_client: Callable[[str], FlaskClient], outbound_env: Any) -> FlaskClient:
+    return make_client("outbound-dispatcher")
+
+
+@pytest.mark.parametrize("channel", [Channel.WHATSAPP, Channel.SLACK, Channel.TELEGRAM])
+def test_one_reply_per_channel_is_sent_and_recorded(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any, channel: Channel
+) -> None:
+    message = reply(channel, thread_id="1718000000.000100" if channel is Channel.SLACK else None)
+    open_window(db, message)
+
+    response = post(dispatcher, message)
+
+    assert response.status_code == 200, response.data
+    [call] = channel_api.calls()
+    assert call["channel"] == channel and call["status"] == 200
+    assert "Authorization" not in call["headers"]
+    body, answer = call["json"], call["response"]
+    if channel is Channel.WHATSAPP:
+        assert call["path"] == "/v21.0/106540352242922/messages"
+        assert body["to"] == "16505551234" and body["type"] == "interactive"
+        buttons = body["interactive"]["action"]["buttons"]
+        assert [b["reply"]["id"] for b in buttons] == ["blue", "green"]
+        provider_id = answer["messages"][0]["id"]
+        channel_message_id = provider_id
+    elif channel is Channel.SLACK:
+        assert call["path"] == "/api/chat.postMessage"
+        assert body["channel"] == "C0123ABC" and body["thread_ts"] == "1718000000.000100"
+        assert body["text"] == message.text and body["blocks"][1]["type"] == "actions"
+        provider_id = answer["ts"]
+        channel_message_id = f"C0123ABC/{provider_id}"
+    else:
+        assert call["path"] == "/bot***/sendMessage"
+        assert body["chat_id"] == 555001
+        assert body["reply_markup"]["inline_keyboard"][0] == [
+            {"text": "Blue", "callback_data": "blue"}
+        ]
+        provider_id = str(answer["result"]["message_id"])
+        channel_message_id = f"555001/{provider_id}"
+    document = stored(db, message)
+    assert document["direction"] == "outbound"
+    assert document["delivery"]["state"] == "sent"
+    assert document["delivery"]["provider_message_id"] == provider_id
+    assert document["delivery"]["attempts"] == 1
+    assert document["channel_message_id"] == channel_message_id
+
+
+def test_the_processors_document_is_used_not_duplicated(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    message = reply(Channel.SLACK)
+    db.messages.insert_one(outbound_document(message, datetime.now(UTC)))
+
+    assert post(dispatcher, message).status_code == 200
+
+    assert db.messages.count_documents({"tenant_id": "acme"}) == 1
+    assert stored(db, message)["delivery"]["state"] == "sent"
+
+
+def test_the_same_event_twice_sends_once(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    message = reply(Channel.TELEGRAM)
+
+    codes = [post(dispatcher, message).status_code for _ in range(2)]
+
+    assert codes == [200, 200]
+    assert len(channel_api.calls()) == 1
+    assert stored(db, message)["delivery"]["attempts"] == 1
+
+
+def test_500_then_200_retries_and_sends_once(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    message = reply(Channel.SLACK)
+    channel_api.fail("slack", 500)
+
+    first = post(dispatcher, message)
+
+    assert first.status_code == 503
+    assert first.headers["Retry-After"]
+    delivery = stored(db, message)["delivery"]
+    assert delivery["state"] == "pending"
+    assert delivery["error"]["code"] == "dependency_unavailable"
+
+    second = post(dispatcher, message)
+
+    assert second.status_code == 200
+    statuses = [c["status"] for c in channel_api.calls()]
+    assert statuses == [500, 200]
+    delivery = stored(db, message)["delivery"]
+    assert (delivery["state"], delivery["attempts"], delivery["error"]) == ("sent", 2, None)
+
+
+def test_429_answers_429_with_the_platforms_retry_after(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    message = reply(Channel.TELEGRAM)
+    channel_api.fail("telegram", 429, retry_after=9)
+
+    response = post(dispatcher, message)
+
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "9"
+    assert stored(db, message)["delivery"]["state"] == "pending"
+
+
+def test_400_is_failed_with_the_provider_error_and_never_retried(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    message = reply(Channel.WHATSAPP)
+    open_window(db, message)
+    channel_api.fail("whatsapp", 400, error="131026")
+
+    codes = [post(dispatcher, message).status_code for _ in range(2)]
+
+    assert codes == [200, 200]
+    assert len(channel_api.calls()) == 1
+    delivery = stored(db, message)["delivery"]
+    assert delivery["state"] == "failed"
+    assert delivery["error"] == {
+        "code": "131026",
+        "message": "(#131026) sandbox failure",
+        "http_status": 400,
+    }
+    assert "channel_message_id" not in stored(db, message)
+
+
+def test_whatsapp_outside_the_window_fails_without_a_call(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    message = reply(Channel.WHATSAPP)
+    open_window(db, message, age=timedelta(hours=25))
+
+    response = post(dispatcher, message)
+
+    assert response.status_code == 200
+    assert channel_api.calls() == []
+    delivery = stored(db, message)["delivery"]
+    assert delivery["state"] == "failed"
+    assert delivery["error"]["code"] == "outside_window"
+    assert "outside the 24-hour window" in delivery["error"]["message"]
+
+
+def test_whatsapp_outside_the_window_sends_a_template(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    message = reply(Channel.WHATSAPP, template=TemplateRef("follow_up", "en_US", ("Ada",)))
+    open_window(db, message, age=timedelta(days=2))
+
+    assert post(dispatcher, message).status_code == 200
+
+    [call] = channel_api.calls()
+    assert call["json"]["type"] == "template"
+    assert call["json"]["template"]["name"] == "follow_up"
+    assert stored(db, message)["delivery"]["state"] == "sent"
+
+
+def test_web_chat_reply_is_stored_and_published(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any, redis_url: str
+) -> None:
+    import redis
+
+    message = reply(Channel.WEBCHAT)
+    subscriber = redis.Redis.from_url(redis_url).pubsub()
+    subscriber.subscribe("webchat:acme:site-acme/conv-42")
+    assert subscriber.get_message(timeout=2)["type"] == "subscribe"  # type: ignore[index]
+
+    response = post(dispatcher, message)
+
+    assert response.status_code == 200
+    received = subscriber.get_message(timeout=5)
+    subscriber.close()
+    assert received is not None and received["type"] == "message"
+    published = json.loads(received["data"])
+    assert published["message_id"] == message.message_id
+    assert published["text"] == message.text
+    assert published["quick_replies"] == [
+        {"id": "blue", "title": "Blue"},
+        {"id": "green", "title": "Green"},
+    ]
+    assert channel_api.calls() == []
+    document = stored(db, message)
+    assert document["text"] == message.text
+    assert document["delivery"]["state"] == "sent"
+
+
+def test_a_live_lease_answers_429_and_an_expired_one_is_taken_over(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    message = reply(Channel.SLACK)
+    document = outbound_document(message, datetime.now(UTC))
+    lease_until = datetime.now(UTC) + timedelta(seconds=20)
+    document["delivery"] |= {"state": "sending", "attempts": 1, "lease_until": lease_until}
+    db.messages.insert_one(document)
+
+    busy = post(dispatcher, message)
+
+    assert busy.status_code == 429
+    assert 15 <= int(busy.headers["Retry-After"]) <= 20
+    assert channel_api.calls() == []
+
+    # The first attempt died: once its lease has run out, the next delivery sends.
+    expired = datetime.now(UTC) - timedelta(seconds=1)
+    db.messages.update_one({"_id": message.message_id}, {"$set": {"delivery.lease_until": expired}})
+
+    assert post(dispatcher, message).status_code == 200
+    assert len(channel_api.calls()) == 1
+    assert stored(db, message)["delivery"]["attempts"] == 2
+
+
+def test_sandbox_unreachable_is_503(
+    make_client: Callable[[str], FlaskClient],
+    outbound_env: Any,
+    db: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.devstack.servers import free_port
+    from tests.integration.outbound_support import reset_caches
+
+    monkeypatch.setenv("SLACK_API_BASE", f"http://127.0.0.1:{free_port()}/api")
+    reset_caches()
+    message = reply(Channel.SLACK)
+    started = time.monotonic()
+
+    response = post(make_client("outbound-dispatcher"), message)
+
+    assert response.status_code == 503
+    assert time.monotonic() - started < 5
+    assert stored(db, message)["delivery"]["state"] == "pending"
+
+
+def test_poison_event_is_400_and_kept(dispatcher: FlaskClient, db: Any) -> None:
+    message = reply(Channel.SLACK)
+
+    response = post(dispatcher, message, data={"tenant_id": "acme", "channel": "slack"})
+
+    assert response.status_code == 400
+    [poison] = db.poison_events.find({"tenant_id": "acme"})
+    assert poison["service"] == "outbound-dispatcher"
+    assert poison["error"]["code"] == "malformed_event"
+    assert db.messages.count_documents({}) == 0
+
+
+def test_another_tenants_account_is_poison(
+    dispatcher: FlaskClient, channel_api: SandboxCalls
+) -> None:
+    message = reply(Channel.TELEGRAM, account_id="7000000002")
+
+    response = post(dispatcher, message)
+
+    assert response.status_code == 400
+    assert response.json is not None and response.json["error"] == "unknown_account"
+    assert channel_api.calls() == []
+
+
+def test_health_requires_mongodb_and_reports_redis(dispatcher: FlaskClient) -> None:
+    response = dispatcher.get("/api/v2/health")
+
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "ok",
+        "service": "outbound-dispatcher",
+        "dependencies": {"mongodb": "up", "redis": "up"},
+    }
