@@ -1,33 +1,26 @@
 """A sandbox of the three channel APIs, so a local stack's replies go somewhere you can see.
 
-Run it standalone: ``python -m shared.devstack.sandbox --host 127.0.0.1 --port 8790``, and
-point the settings at it::
+Run it standalone with ``python -m shared.devstack.sandbox --host 127.0.0.1 --port 8790`` and
+set ``WHATSAPP_API_BASE=http://127.0.0.1:8790/v21.0``, ``SLACK_API_BASE=http://127.0.0.1:8790
+/api``, ``TELEGRAM_API_BASE=http://127.0.0.1:8790`` (:func:`api_bases`). It speaks each API's
+request/response shapes: ``POST /{version}/{phone_number_id}/messages`` (WhatsApp Cloud API,
+bearer token) → ``{"messaging_product", "contacts", "messages": [{"id"}]}``; ``POST
+/api/chat.postMessage`` (Slack, bearer token) → ``{"ok": true, "channel", "ts", "message"}``,
+errors as 200 with ``"ok": false``; ``POST /bot<token>/sendMessage`` (Telegram Bot API) →
+``{"ok": true, "result": {"message_id", "chat", "date", "text"}}``.
 
-    WHATSAPP_API_BASE=http://127.0.0.1:8790/v21.0
-    SLACK_API_BASE=http://127.0.0.1:8790/api
-    TELEGRAM_API_BASE=http://127.0.0.1:8790
-
-(:func:`api_bases` gives that mapping). It answers in each platform's request/response shape:
-
-- ``POST /{version}/{phone_number_id}/messages`` (WhatsApp Cloud API): bearer token required;
-  answers ``{"messaging_product", "contacts": [{"input", "wa_id"}], "messages": [{"id"}]}``.
-- ``POST /api/chat.postMessage`` (Slack): bearer token required; answers
-  ``{"ok": true, "channel", "ts", "message"}``; Slack's errors are 200 with ``"ok": false``.
-- ``POST /bot<token>/sendMessage`` (Telegram Bot API): answers
-  ``{"ok": true, "result": {"message_id", "chat", "date", "text"}}``.
-
-Every call is recorded: ``GET /calls`` lists them (channel, method, path with the Telegram
-token masked, headers without ``Authorization``, a ``credential`` fingerprint — the first 12
-hex digits of the token's SHA-256 — the JSON body, time, response status and body);
-``DELETE /calls`` clears them. ``POST /fail`` with ``{"channel": "whatsapp"|"slack"|"telegram"
-|"*", "status": 500|429|400, "times": n, "retry_after": s, "error": "…"}`` makes the next ``n``
-calls to that channel fail that way, in the platform's error shape; ``DELETE /fail`` clears
-the rules. ``GET /health`` answers ``{"status": "ok"}``. Development only: no TLS, no limits.
+``GET /calls`` lists every call (channel, method, path with the Telegram token masked, headers
+without ``Authorization``, a ``credential`` fingerprint, JSON body, time, response status and
+body); ``DELETE /calls`` clears them. ``POST /fail`` with ``{"channel": "whatsapp"|"slack"|
+"telegram"|"*", "status": 500|429|400, "times": n, "retry_after": s, "error": "…"}`` makes the
+next ``n`` calls fail that way, in the platform's error shape; ``DELETE /fail`` drops the
+rules. ``GET /health`` → ``{"status": "ok"}``. Development only: no TLS, no limits.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import itertools
 import json
@@ -46,7 +39,8 @@ MAX_BODY = 1024 * 1024
 WHATSAPP_PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/messages$")
 SLACK_PATH = "/api/chat.postMessage"
 TELEGRAM_PATH = re.compile(r"^/bot([^/]*)/sendMessage$")
-Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, body, extra headers
+Headers = dict[str, str]
+Answer = tuple[int, dict[str, Any], Headers]  # status, body, extra headers
 
 
 def api_bases(url: str) -> dict[str, str]:
@@ -130,40 +124,51 @@ def telegram(body: dict[str, Any], sandbox: Sandbox) -> Answer:
     return 200, {"ok": True, "result": result}, {}
 
 
-def graph_error(status: int, code: int, message: str) -> Answer:
+def graph_error(status: int, code: int, message: str, headers: Headers | None = None) -> Answer:
     error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "SANDBOX"}
-    return status, {"error": error}, {}
+    return status, {"error": error}, headers or {}
 
 
-def telegram_error(status: int, description: str, retry_after: int | None = None) -> Answer:
+def telegram_error(
+    status: int, description: str, retry_after: int | None = None, headers: Headers | None = None
+) -> Answer:
     body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
     if retry_after is not None:
         body["parameters"] = {"retry_after": retry_after}
-    return status, body, {}
+    return status, body, headers or {}
 
 
 def failure(channel: str, rule: dict[str, Any]) -> Answer:
-    """The failure a rule asks for, as the platform would put it."""
-    status = int(rule.get("status", 500))
-    retry_after = rule.get("retry_after")
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-    error = rule.get("error")
+    """The failure a rule asks for, in the platform's error shape."""
+    status, error, wait = int(rule["status"]), rule.get("error"), rule.get("retry_after")
+    headers = {"Retry-After": str(wait)} if wait is not None else {}
     if channel == "whatsapp":
-        code = (
-            int(str(error)) if str(error).isdigit() else {429: 130429, 400: 100}.get(status, 131000)
-        )
-        answer = graph_error(status, code, f"(#{code}) sandbox failure")
-    elif channel == "slack":
+        code = int(str(error)) if str(error).isdigit() else {429: 130429, 400: 100}.get(status, 1)
+        return graph_error(status, code, f"(#{code}) sandbox failure", headers)
+    if channel == "slack":
         # Slack's client errors are 200 with "ok": false; rate limits and outages are HTTP.
-        slack_error = error or {429: "ratelimited", 400: "channel_not_found"}.get(status)
-        answer = (200 if status == 400 else status, {"ok": False, "error": slack_error}, {})
-    else:
-        description = error or {429: f"Too Many Requests: retry after {retry_after or 1}"}.get(
-            status, "Bad Request: chat not found" if status == 400 else "Internal Server Error"
-        )
-        wait = int(retry_after or 1) if status == 429 else None
-        answer = telegram_error(status, description, wait)
-    return answer[0], answer[1], {**answer[2], **headers}
+        name = error or {429: "ratelimited", 400: "channel_not_found"}.get(status, "fatal_error")
+        return (200 if status == 400 else status), {"ok": False, "error": name}, headers
+    described = {
+        429: f"Too Many Requests: retry after {wait or 1}",
+        400: "Bad Request: chat not found",
+    }
+    description = error or described.get(status, "Internal Server Error")
+    retry_after = int(wait or 1) if status == 429 else None
+    return telegram_error(status, description, retry_after, headers)
+
+
+def fingerprint(credential: str) -> str | None:
+    """Enough of the token's SHA-256 for a test to tell which one was sent, never the token."""
+    return hashlib.sha256(credential.encode()).hexdigest()[:12] if credential else None
+
+
+def unauthorized(channel: str) -> Answer:
+    if channel == "whatsapp":
+        return graph_error(401, 190, "Invalid OAuth access token")
+    if channel == "slack":
+        return 200, {"ok": False, "error": "not_authed"}, {}
+    return telegram_error(401, "Unauthorized")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -199,7 +204,7 @@ class Handler(BaseHTTPRequestHandler):
         channel, credential, api = route
         rule = self.sandbox.next_failure(channel) if credential else None
         if not credential:
-            answer = self._unauthorized(channel)
+            answer = unauthorized(channel)
         elif rule is not None:
             answer = failure(channel, rule)
         else:  # a body that is not a JSON object fails the API's own field checks
@@ -219,13 +224,6 @@ class Handler(BaseHTTPRequestHandler):
             return "telegram", match.group(1), telegram
         return None
 
-    def _unauthorized(self, channel: str) -> Answer:
-        if channel == "whatsapp":
-            return graph_error(401, 190, "Invalid OAuth access token")
-        if channel == "slack":
-            return 200, {"ok": False, "error": "not_authed"}, {}
-        return telegram_error(401, "Unauthorized")
-
     def _add_failure(self, body: Any) -> None:
         channels = ("whatsapp", "slack", "telegram", "*")
         if not isinstance(body, dict) or body.get("channel") not in channels:
@@ -242,9 +240,7 @@ class Handler(BaseHTTPRequestHandler):
             "method": self.command,
             "path": TELEGRAM_PATH.sub("/bot***/sendMessage", self.path),
             "headers": headers,
-            "credential": hashlib.sha256(credential.encode()).hexdigest()[:12]
-            if credential
-            else None,
+            "credential": fingerprint(credential),
             "json": body,
             "time": time.time(),
             "status": answer[0],
@@ -298,12 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     server = make_server(options.host, options.port)
     print(f"channel sandbox on http://{options.host}:{options.port}", flush=True)
-    try:
+    with server, contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
     return 0
 
 
