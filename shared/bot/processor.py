@@ -97,13 +97,12 @@ class MessageProcessor:
             return "duplicate"
         if stored.created:
             conversation = self.conversations.record_inbound(message, now)
+        elif turn.state == msgs.REPLYING:
+            return self._publish(turn)  # the answer is decided: only its sending is left
         else:
             conversation = self.conversations.ensure(message, now)
-        if turn.state != msgs.REPLYING:
-            outcome = self._gate(turn, conversation["state"], first_delivery=stored.created)
-            if outcome is not None:
-                return outcome
-        return self._resume(turn)
+        outcome = self._gate(turn, conversation["state"], first_delivery=stored.created)
+        return outcome if outcome is not None else self._resume(turn)
 
     def _resume(self, turn: _Turn) -> str:
         """Continue from the recorded state (states only move forward, so this ends)."""
