@@ -38,6 +38,9 @@ class Settings:
     # The bot's fallback when the engine is unreachable: rule-based replies, or 503 → retry.
     fallback_enabled: bool = True
     fallback_rules_file: str = ""
+    # Engine circuit breaker (state in Redis): open after N failures in 30 s, for M seconds.
+    engine_breaker_failures: int = 5
+    engine_breaker_open_s: int = 15
     # Rate limits per minute (0 = unlimited).
     tenant_rate_limit_per_min: int = 600
     user_rate_limit_per_min: int = 20
@@ -114,6 +117,12 @@ class Settings:
             grpc_deadline_s=number("GRPC_DEADLINE_S", default.grpc_deadline_s),
             fallback_enabled=flag("FALLBACK_ENABLED", default.fallback_enabled),
             fallback_rules_file=text("FALLBACK_RULES_FILE", ""),
+            engine_breaker_failures=int(
+                number("ENGINE_BREAKER_FAILURES", default.engine_breaker_failures)
+            ),
+            engine_breaker_open_s=int(
+                number("ENGINE_BREAKER_OPEN_S", default.engine_breaker_open_s)
+            ),
             tenant_rate_limit_per_min=int(
                 number("TENANT_RATE_LIMIT_PER_MIN", default.tenant_rate_limit_per_min)
             ),

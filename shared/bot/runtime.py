@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from shared.bot.breaker import CircuitBreaker
 from shared.bot.processor import MessageProcessor
 from shared.bot.session import SessionCache
 from shared.ratelimit import RateLimiter
@@ -47,7 +48,12 @@ def get_processor() -> MessageProcessor:
         ),
         sessions=SessionCache(settings.redis_url),
         hub=SecurityHubClient(settings),
-        engine=EngineClient(settings),
+        engine=CircuitBreaker(
+            EngineClient(settings),
+            settings.redis_url,
+            failures=settings.engine_breaker_failures,
+            open_s=settings.engine_breaker_open_s,
+        ),
         producer=EventProducer(settings),
         fallback=fallback,
         prepare=lambda: ensure_once(db),

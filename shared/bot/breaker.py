@@ -1,0 +1,85 @@
+"""A circuit breaker around the MCP engine, its state shared by every processor through Redis.
+
+Without it, each message during an engine outage waits for the gRPC deadline (and its
+retries) before the fallback answers, on every replica. After ``failures`` consecutive
+failures within ``window_s`` the circuit opens for ``open_s`` seconds: calls fail at once with
+:class:`DependencyUnavailable`, so the processor answers from the fallback rules immediately
+(or 503 when the fallback is off). When the open key expires, the next call tries the engine
+again (half-open); one success closes the circuit.
+
+Redis is a cache here too: if it is unreachable the breaker stays closed and every call goes
+to the engine, as if there were no breaker.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from shared.bot.ports import ConversationContext, Engine, EngineReply
+from shared.cache import redis_client
+from shared.errors import DependencyUnavailable, describe
+from shared.models import InboundMessage
+
+log = logging.getLogger(__name__)
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        engine: Engine,
+        redis_url: str,
+        *,
+        name: str = "mcp-engine",
+        failures: int = 5,
+        window_s: int = 30,
+        open_s: int = 15,
+    ) -> None:
+        self._engine = engine
+        self._url = redis_url
+        self._failures_key = f"breaker:{name}:failures"
+        self._open_key = f"breaker:{name}:open"
+        self._name = name
+        self._threshold = failures
+        self._window_s = window_s
+        self._open_s = open_s
+
+    def generate_reply(self, context: ConversationContext, message: InboundMessage) -> EngineReply:
+        if self.is_open():
+            raise DependencyUnavailable(
+                f"{self._name} circuit is open after repeated failures", dependency=self._name
+            )
+        try:
+            reply = self._engine.generate_reply(context, message)
+        except DependencyUnavailable:
+            self._record_failure()
+            raise
+        self._record_success()
+        return reply
+
+    def is_open(self) -> bool:
+        try:
+            return bool(redis_client(self._url).exists(self._open_key))
+        except Exception as exc:
+            log.warning("breaker state unknown: redis unavailable", extra={"error": describe(exc)})
+            return False
+
+    def _record_failure(self) -> None:
+        try:
+            pipe = redis_client(self._url).pipeline(transaction=True)
+            pipe.incr(self._failures_key)
+            pipe.expire(self._failures_key, self._window_s)
+            count = int(pipe.execute()[0])
+            if count >= self._threshold:
+                redis_client(self._url).set(self._open_key, b"1", ex=self._open_s)
+                log.warning(
+                    "circuit opened",
+                    extra={"dependency": self._name, "failures": count, "open_s": self._open_s},
+                )
+        except Exception as exc:
+            log.warning("breaker not updated: redis unavailable", extra={"error": describe(exc)})
+
+    def _record_success(self) -> None:
+        try:
+            redis_client(self._url).delete(self._failures_key)
+        except Exception as exc:
+            log.warning("breaker not updated: redis unavailable", extra={"error": describe(exc)})
