@@ -67,13 +67,24 @@ def topic_prefix(kafka_brokers: str) -> str:
 
 def reset_process_caches() -> None:
     """Settings, tenants and clients are read once per process; tests change the env."""
+    from shared.audit import get_audit_log
+    from shared.bot.runtime import get_processor
     from shared.ingress import get_ingress
+    from shared.outbound.dispatcher import get_dispatcher
     from shared.settings import get_settings
+    from shared.status import get_tracker
     from shared.tenants import get_directory
 
-    get_settings.cache_clear()
-    get_directory.cache_clear()
-    get_ingress.cache_clear()
+    for cached in (
+        get_settings,
+        get_directory,
+        get_ingress,
+        get_processor,
+        get_dispatcher,
+        get_tracker,
+        get_audit_log,
+    ):
+        cached.cache_clear()
 
 
 @pytest.fixture
