@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
     logs.configure("kafkasource-dispatcher", settings.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # our "delivered" line says it all
     try:
         sources = manifests.load(args.manifests)
     except manifests.ManifestError as exc:

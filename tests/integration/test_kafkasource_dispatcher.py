@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +20,8 @@ from shared.kafkasource.manifests import KafkaSource
 from shared.kafkasource.runner import Dispatcher, ensure_source_topics
 from shared.settings import Settings
 from tests.integration.kafkasource_support import (
+    PRODUCTION_PREFIX,
+    ROOT,
     Commits,
     RecordingSink,
     iter_ids,
@@ -227,3 +233,35 @@ def test_a_retrying_record_holds_its_own_partition_only(
     first_retry, last_attempt = (r.at for r in sink.attempts("slow")[1:])
     assert all(sink.attempts(i)[0].at < first_retry for i in elsewhere)
     assert all(sink.attempts(i)[0].at > last_attempt for i in behind)
+
+
+def test_the_command_delivers_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, topic_prefix: str, producer: EventProducer, brokers: list[str]
+) -> None:
+    # The real manifests, copied with the test's topics and groups (the command has no
+    # override: in the local stack the manifests' topics are the functions' topics).
+    for manifest in (ROOT / "kafka-sources").glob("*.yaml"):
+        text = manifest.read_text().replace(f"{PRODUCTION_PREFIX}.", f"{topic_prefix}.")
+        (tmp_path / manifest.name).write_text(text.replace("chat-service-", f"{topic_prefix}-"))
+    sinks = tmp_path / "endpoints.json"
+    with RecordingSink() as sink:
+        sinks.write_text(json.dumps({"functions": {"message-processor": {"url": sink.url}}}))
+        command = [sys.executable, "-m", "shared.kafkasource", "--manifests", str(tmp_path)]
+        command += ["--sinks-from", str(sinks), "--brokers", ",".join(brokers)]
+        process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        try:
+            producer.publish([(f"{topic_prefix}.messages.inbound", event("e1"))])
+            sink.wait_until(lambda s: s.ids() == ["e1"], timeout_s=30)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 0, stderr
+    lines = [json.loads(line) for line in stderr.splitlines()]
+    messages = {(line["message"], line.get("kafkasource")) for line in lines}
+    assert ("delivered", "message-processor") in messages
+    assert ("kafkasource stopped", "message-processor") in messages
+    skipped = {
+        line["kafkasource"] for line in lines if line["message"].startswith("kafkasource skipped")
+    }
+    assert skipped == {"outbound-dispatcher", "status-tracker", "audit-logger"}
