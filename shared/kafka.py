@@ -269,8 +269,8 @@ class TimedRecord(ConsumedRecord):
 class GroupConsumer:
     """One member of a consumer group on ``topics``, committing only what it is told to.
 
-    Settings for a quick group join and low latency on Tansu (see docs: a default session takes
-    ~23 s to join; the broker does not wake waiting fetches). ``initial_offset`` applies only
+    Settings for a quick group join and low latency on Tansu (with default settings a join
+    takes ~23 s, and the broker does not wake waiting fetches). ``initial_offset`` applies only
     to a group without a committed offset; Tansu breaks ``latest``, so use ``earliest`` there.
     ``on_revoked`` runs inside :meth:`poll` when a rebalance takes partitions away: every
     partition's work must be finished (or abandoned) before it returns.

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shared import logs
-from shared.errors import DependencyUnavailable
+from shared.errors import DependencyUnavailable, describe
 from shared.kafka import GroupConsumer, Partition, TimedRecord
 from shared.kafkasource import delivery
 from shared.kafkasource.manifests import KafkaSource
@@ -88,9 +88,6 @@ class SourceDispatcher:
     def run(self) -> None:
         import httpx
 
-        own_client = self._http is None
-        if own_client:  # trust_env off: a proxy from the environment must not answer for sinks
-            self._http = httpx.Client(trust_env=False)
         consumer = GroupConsumer(
             self._brokers,
             self.source.consumer_group,
@@ -99,6 +96,9 @@ class SourceDispatcher:
             initial_offset=self.source.initial_offset,
             on_revoked=self._on_revoked,
         )
+        own_client = self._http is None
+        if own_client:  # trust_env off: a proxy from the environment must not answer for sinks
+            self._http = httpx.Client(trust_env=False)
         workers = concurrent.futures.ThreadPoolExecutor(
             _MAX_PARTITION_WORKERS, thread_name_prefix=f"kafkasource-{self.source.name}"
         )
@@ -141,10 +141,17 @@ class SourceDispatcher:
                 # records, so stop delivering; they are redelivered after a restart.
                 raise RuntimeError(f"kafkasource {self.source.name}: a worker failed") from failure
         if progress:
-            consumer.commit(progress)
-            if self._on_commit is not None:
-                for (topic, number), offset in progress.items():
-                    self._on_commit(topic, number, offset)
+            try:
+                consumer.commit(progress)
+            except Exception as exc:  # a broker restart, a rebalance: commit on the next round
+                log.warning("commit failed", extra={**self._describe(), "error": describe(exc)})
+                with self._lock:
+                    for partition, offset in progress.items():
+                        self._progress.setdefault(partition, offset)  # newer progress wins
+            else:
+                if self._on_commit is not None:
+                    for (topic, number), offset in progress.items():
+                        self._on_commit(topic, number, offset)
         for partition in done:
             consumer.resume(partition)
 

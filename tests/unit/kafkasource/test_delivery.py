@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from cloudevents.http import CloudEvent
 from shared.errors import DependencyUnavailable
 from shared.kafka import TimedRecord, to_record
 from shared.kafkasource import delivery
+from shared.kafkasource import dispatcher as dispatcher_module
 from shared.kafkasource.delivery import Outcome
 from shared.kafkasource.dispatcher import SourceDispatcher
 from shared.kafkasource.manifests import Delivery, KafkaSource
@@ -172,7 +174,13 @@ class FakeDeadLetters:
         self.sent.append((topic, key, dict(headers), value))
 
 
-def dispatcher(statuses: list[int], dead_letters: FakeDeadLetters, retry: int = 2) -> Any:
+def dispatcher(
+    statuses: list[int],
+    dead_letters: FakeDeadLetters,
+    retry: int = 2,
+    stop: threading.Event | None = None,
+    on_commit: Any = None,
+) -> Any:
     answers = iter(statuses)
     seen: list[str] = []
 
@@ -185,8 +193,9 @@ def dispatcher(statuses: list[int], dead_letters: FakeDeadLetters, retry: int = 
         Delivery(retry, "linear", 0.001, "in.dlq"), Path("s.yaml"),
     )  # fmt: skip
     client = httpx.Client(transport=httpx.MockTransport(answer))
+    stop = stop or threading.Event()
     sink = SourceDispatcher(
-        source, SINK, ["b:9092"], dead_letters, threading.Event(), http_client=client
+        source, SINK, ["b:9092"], dead_letters, stop, on_commit=on_commit, http_client=client
     )
     return sink, seen
 
@@ -225,3 +234,61 @@ def test_an_aborted_delivery_is_not_settled() -> None:
     abort.set()
     assert source.deliver(ce_record(), abort) is False
     assert dead_letters.sent == []
+
+
+class FakeConsumer:
+    """A GroupConsumer stand-in: one batch, and a first commit that fails."""
+
+    made: ClassVar[list[FakeConsumer]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.batches = [{("in", 1): [ce_record("e1", 7), ce_record("e2", 8)]}]
+        self.commits: list[dict[tuple[str, int], int]] = []
+        self.failures = 1
+        self.paused: list[tuple[str, int]] = []
+        self.resumed: list[tuple[str, int]] = []
+        self.closed = False
+        FakeConsumer.made.append(self)
+
+    def poll(self, timeout_s: float) -> dict[tuple[str, int], list[TimedRecord]]:
+        time.sleep(0.005)
+        return self.batches.pop(0) if self.batches else {}
+
+    def pause(self, partition: tuple[str, int]) -> None:
+        self.paused.append(partition)
+
+    def resume(self, partition: tuple[str, int]) -> None:
+        self.resumed.append(partition)
+
+    def commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("the group coordinator moved")
+        self.commits.append(dict(offsets))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_consumer_loop_pauses_delivers_commits_and_resumes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dispatcher_module, "GroupConsumer", FakeConsumer)
+    committed: list[tuple[str, int, int]] = []
+    stop = threading.Event()
+    source, seen = dispatcher(
+        [200, 200], FakeDeadLetters(), stop=stop, on_commit=lambda *c: committed.append(c)
+    )
+    runner = threading.Thread(target=source.run)
+    runner.start()
+    deadline = time.monotonic() + 5
+    while not committed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    runner.join(5)
+
+    (consumer,) = FakeConsumer.made
+    assert seen == ["e1", "e2"]
+    assert consumer.paused == consumer.resumed == [("in", 1)]
+    assert consumer.commits == [{("in", 1): 9}]  # the failed commit was made again
+    assert committed == [("in", 1, 9)] and consumer.closed
