@@ -58,6 +58,19 @@ def specs(audit_retention_days: int) -> tuple[IndexSpec, ...]:
             (("recorded_at", 1),),
             {"expireAfterSeconds": audit_retention_days * DAY_S},
         ),
+        # Statuses that arrived before their message's provider id was recorded: found by that
+        # id, and dropped after WhatsApp's 7-day retry window (nothing will claim them then).
+        IndexSpec(
+            "pending_statuses",
+            "tenant_channel_message_id",
+            (("tenant_id", 1), ("channel", 1), ("channel_message_id", 1)),
+        ),
+        IndexSpec(
+            "pending_statuses",
+            "received_at_ttl",
+            (("received_at", 1),),
+            {"expireAfterSeconds": 7 * DAY_S},
+        ),
         # poison_events needs no index beyond _id (`<service>|<event id>`): it is read by hand.
     )
 

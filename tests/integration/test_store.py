@@ -48,6 +48,13 @@ DOCUMENTED: dict[str, dict[str, tuple[list[tuple[str, int]], dict[str, Any]]]] =
         ),
     },
     "audit": {"recorded_at_ttl": ([("recorded_at", 1)], {"expireAfterSeconds": 30 * 86_400})},
+    "pending_statuses": {
+        "tenant_channel_message_id": (
+            [("tenant_id", 1), ("channel", 1), ("channel_message_id", 1)],
+            {},
+        ),
+        "received_at_ttl": ([("received_at", 1)], {"expireAfterSeconds": 7 * 86_400}),
+    },
 }
 
 
