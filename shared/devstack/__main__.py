@@ -18,6 +18,7 @@ from types import FrameType
 
 from shared.devstack import report
 from shared.devstack.pids import StackRunning
+from shared.devstack.replies import ReplyWatcher
 from shared.devstack.stack import ROOT, Options, Stack
 from shared.devstack.watch import Watcher
 
@@ -38,9 +39,10 @@ def say(line: str) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m shared.devstack",
-        description="Run Kafka, MongoDB, Redis and every function locally; Ctrl-C stops it all. "
-        "Servers given by KAFKA_BROKERS, MONGODB_URI or REDIS_URL are used instead of "
-        "embedded ones.",
+        description="Run Kafka, MongoDB, Redis, the MCP engine and Security Hub reference "
+        "servers, a channel API sandbox, every function and the KafkaSource dispatcher locally; "
+        "Ctrl-C stops it all. Servers given by KAFKA_BROKERS, MONGODB_URI, REDIS_URL, "
+        "MCP_ENGINE_URL or SECURITY_HUB_URL are used instead of embedded ones.",
     )
     parser.add_argument(
         "--dir",
@@ -57,7 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "port is replaced by a free one; 0 = free ports only (default: 8081)",
     )
     parser.add_argument(
-        "--no-watch", action="store_true", help="do not print the events arriving on the topics"
+        "--no-watch",
+        action="store_true",
+        help="do not print the events arriving on the topics nor the replies the sandbox records",
     )
     parser.add_argument(
         "--ready-file",
@@ -76,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"!!! {exc}", file=sys.stderr)
         return 1
     watcher: Watcher | None = None
+    replies: ReplyWatcher | None = None
     signal.signal(signal.SIGINT, _request_stop)
     signal.signal(signal.SIGTERM, _request_stop)
     code = 0
@@ -92,7 +97,13 @@ def main(argv: list[str] | None = None) -> int:
                 from_beginning=bool(endpoints["kafka"]["embedded"]),
             )
             watcher.start()
-            say("Events on " + ", ".join(topics) + " (Ctrl-C stops the stack):")
+            replies = ReplyWatcher(endpoints["sandbox"]["calls_url"], say)
+            replies.start()
+            say(
+                "Events on "
+                + ", ".join(topics)
+                + " and the replies the channel sandbox receives (Ctrl-C stops the stack):"
+            )
         if args.ready_file:
             args.ready_file.write_text(stack.endpoints_file.read_text(encoding="utf-8"))
         while (fatal := stack.check()) is None:
@@ -109,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if watcher is not None:
             watcher.stop()
+        if replies is not None:
+            replies.stop()
         stack.stop()
         if args.ready_file:
             args.ready_file.unlink(missing_ok=True)

@@ -1,9 +1,11 @@
-"""Kafka, MongoDB and Redis for the local stack: the one given by URL, else an embedded one.
+"""The servers the functions talk to: the one given by URL, else an embedded one.
 
-``KAFKA_BROKERS`` / ``MONGODB_URI`` / ``REDIS_URL`` name servers the developer runs; without
-them the stack starts Tansu and SecantusDB, and for Redis first tries the usual local server
-(``redis://127.0.0.1:6379``) before starting Valkey. Embedded servers prefer their standard
-port, so tools pointed at the defaults work, and take a free one when it is taken.
+``KAFKA_BROKERS`` / ``MONGODB_URI`` / ``REDIS_URL`` / ``MCP_ENGINE_URL`` / ``SECURITY_HUB_URL``
+name servers the developer runs; without them the stack starts Tansu, SecantusDB and the
+reference gRPC servers (:mod:`shared.refservers`), and for Redis first tries the usual local
+server (``redis://127.0.0.1:6379``) before starting Valkey. The channel sandbox is always
+local: it stands in for the WhatsApp, Slack and Telegram APIs. Embedded servers prefer their
+standard port, so tools pointed at the defaults work, and take a free one when it is taken.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.devstack import sandbox as channel_sandbox
 from shared.devstack import servers
 from shared.devstack.functions import log_tail, port_free
 
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 KAFKA_PORT = 9092
 MONGODB_PORT = 27017
+
+
+MCP_ENGINE_PORT = 50051
+SECURITY_HUB_PORT = 50052
+SANDBOX_PORT = 8790
 
 
 @dataclass
@@ -29,6 +37,10 @@ class Dependency:
     embedded: bool
     note: str
     server: servers.Server | None = None
+    # Without an essential server nothing works, so the stack stops when it dies. The others
+    # are reported and the stack keeps running: the bot falls back to its rules without the
+    # engine, and a developer (or a test) may stop one on purpose to see exactly that.
+    essential: bool = True
 
 
 @contextmanager
@@ -80,6 +92,52 @@ def redis(
     with _explained("Redis", log_dir / "redis.log"):
         server = servers.start_redis(log_path=log_dir / "redis.log")
     return Dependency("redis", server.url, True, "embedded Valkey, no persistence", server)
+
+
+def mcp_engine(
+    env: Mapping[str, str], root: Path, log_dir: Path, standard_ports: bool
+) -> Dependency:
+    if env.get("MCP_ENGINE_URL", "").strip():
+        url = env["MCP_ENGINE_URL"].strip()
+        return Dependency("mcp-engine", url, False, "from MCP_ENGINE_URL", essential=False)
+    log_path = log_dir / "mcp-engine.log"
+    with _explained("MCP engine", log_path):
+        server = servers.start_module(
+            "mcp-engine",
+            "shared.refservers.mcp_engine",
+            _port(MCP_ENGINE_PORT, standard_ports),
+            log_path,
+            root=root,
+        )
+    note = "reference server, rules in shared/bot/default_rules.json"
+    return Dependency("mcp-engine", server.url, True, note, server, essential=False)
+
+
+def security_hub(
+    env: Mapping[str, str], root: Path, log_dir: Path, standard_ports: bool
+) -> Dependency:
+    if env.get("SECURITY_HUB_URL", "").strip():
+        url = env["SECURITY_HUB_URL"].strip()
+        return Dependency("security-hub", url, False, "from SECURITY_HUB_URL", essential=False)
+    log_path = log_dir / "security-hub.log"
+    with _explained("Security Hub", log_path):
+        server = servers.start_module(
+            "security-hub",
+            "shared.refservers.security_hub",
+            _port(SECURITY_HUB_PORT, standard_ports),
+            log_path,
+            root=root,
+        )
+    note = "reference server, PII redaction, no blocklist"
+    return Dependency("security-hub", server.url, True, note, server, essential=False)
+
+
+def sandbox(root: Path, log_dir: Path, standard_ports: bool) -> Dependency:
+    log_path = log_dir / "sandbox.log"
+    with _explained("channel sandbox", log_path):
+        server = channel_sandbox.start(_port(SANDBOX_PORT, standard_ports), log_path, root)
+    note = "WhatsApp/Slack/Telegram APIs; records every call"
+    return Dependency("sandbox", server.url, True, note, server, essential=False)
 
 
 def ensure_topics(brokers: str, topics: list[str], timeout_s: float = 20.0) -> None:

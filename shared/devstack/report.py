@@ -6,12 +6,23 @@ import os
 from pathlib import Path
 from typing import Any
 
-# The external dependencies one can point the stack at instead of the embedded servers.
+# What one can point the stack at instead of the embedded servers, or change before starting.
 ENVIRONMENT = (
     ("KAFKA_BROKERS", "host:port[,host:port]", "a Kafka cluster instead of embedded Tansu"),
     ("MONGODB_URI", "mongodb://host:27017/", "a MongoDB instead of embedded SecantusDB"),
     ("REDIS_URL", "redis://host:6379/0", "a Redis instead of the local one or embedded Valkey"),
+    ("MCP_ENGINE_URL", "host:50051", "an MCP engine instead of the reference server"),
+    ("SECURITY_HUB_URL", "host:50052", "a Security Hub instead of the reference server"),
+    ("FALLBACK_ENABLED", "false", "engine down → 503 and retries instead of rule-based replies"),
     ("TOPIC_PREFIX", "chatbot.platform", "the topic name prefix"),
+)
+# endpoints.json key, the name shown, the key of its address
+SERVERS = (
+    ("kafka", "kafka", "brokers"),
+    ("mongodb", "mongodb", "uri"),
+    ("redis", "redis", "url"),
+    ("mcp_engine", "mcp-engine", "address"),
+    ("security_hub", "security-hub", "address"),
 )
 
 
@@ -38,13 +49,26 @@ def summary(endpoints: dict[str, Any]) -> str:
         rows.append((name, function["url"], str(function["pid"]), _short(function["log"])))
     lines += [*_table(rows), ""]
 
-    rows = [("dependency", "address", "")]
-    for name, key in (("kafka", "brokers"), ("mongodb", "uri"), ("redis", "url")):
-        rows.append((name, endpoints[name][key], f"({endpoints[name]['note']})"))
+    rows = [("dependency", "address", "pid", "")]
+    for key, name, address in SERVERS:
+        entry = endpoints[key]
+        rows.append((name, entry[address], str(entry.get("pid", "-")), f"({entry['note']})"))
+    sandbox = endpoints["sandbox"]
+    rows.append(("sandbox", sandbox["url"], str(sandbox.get("pid", "-")), f"({sandbox['note']})"))
+    dispatcher = endpoints["dispatcher"]
+    rows.append(
+        (
+            "kafkasource",
+            _short(dispatcher["manifests"]),
+            str(dispatcher["pid"]),
+            f"(dispatcher, log {_short(dispatcher['log'])})",
+        )
+    )
     lines += [*_table(rows), ""]
 
     topics = endpoints["topics"]
     lines.append("  topics: " + ", ".join(topics.values()))
+    lines.append("  dead letters: " + ", ".join(dispatcher["dead_letter_topics"].values()))
     tenant = endpoints["tenant"]
     lines.append(
         f"  tenant {tenant['id']!r}: accounts and secrets in "
@@ -54,6 +78,10 @@ def summary(endpoints: dict[str, Any]) -> str:
     curl = endpoints["samples"].get("whatsapp_curl")
     if curl:
         lines += ["", "Send a signed WhatsApp text message (a new message id every run):", curl]
+        lines += [
+            "The bot's reply is printed below as it reaches the sandbox, and listed by:",
+            f"curl -sS {sandbox['calls_url']}",
+        ]
     lines += ["", "Use your own servers instead (set before starting):"]
     lines += _table([(f"{name}={example}", why) for name, example, why in ENVIRONMENT])
     return "\n".join(lines)

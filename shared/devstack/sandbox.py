@@ -278,13 +278,13 @@ def make_server(host: str, port: int) -> ThreadingHTTPServer:
     return ThreadingHTTPServer((host, port), handler)
 
 
-def start(port: int | None = None, log_path: Path | None = None) -> servers.Server:
+def start(
+    port: int | None = None, log_path: Path | None = None, root: Path | None = None
+) -> servers.Server:
     """The sandbox as a child process (for the local stack and the tests)."""
-    port = port or servers.free_port()
-    args = [sys.executable, "-m", "shared.devstack.sandbox", "--host", "127.0.0.1"]
-    proc = servers._spawn([*args, "--port", str(port)], log_path)
-    servers.wait_for_port("127.0.0.1", port, 15, proc)
-    return servers.Server("sandbox", "127.0.0.1", port, proc, f"http://127.0.0.1:{port}", log_path)
+    return servers.start_module(
+        "sandbox", "shared.devstack.sandbox", port, log_path, root=root, url="http://{host}:{port}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

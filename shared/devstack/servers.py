@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -78,13 +79,21 @@ class Server:
         return self.proc.poll() is None
 
 
-def _spawn(args: list[str], log_path: Path | None) -> subprocess.Popen[bytes]:
+def _spawn(
+    args: list[str],
+    log_path: Path | None,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     try:
         # A session of its own: a Ctrl-C in the terminal reaches the stack, which stops the
         # functions first and the servers last, not every process at the same moment.
         return subprocess.Popen(
             args,
+            cwd=cwd,
+            env=None if env is None else dict(env),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -93,6 +102,26 @@ def _spawn(args: list[str], log_path: Path | None) -> subprocess.Popen[bytes]:
     finally:
         if log_path:
             out.close()  # type: ignore[union-attr]
+
+
+def start_module(
+    name: str,
+    module: str,
+    port: int | None,
+    log_path: Path | None,
+    *,
+    root: Path | None = None,
+    url: str = "{host}:{port}",
+    timeout_s: float = 15.0,
+) -> Server:
+    """``python -m <module> --host 127.0.0.1 --port <port>`` (the reference gRPC servers and the
+    channel sandbox), run from ``root`` so the checkout's ``shared`` is the one imported."""
+    port = port or free_port()
+    host = "127.0.0.1"
+    args = [sys.executable, "-m", module, "--host", host, "--port", str(port)]
+    proc = _spawn(args, log_path, cwd=root)
+    wait_for_port(host, port, timeout_s, proc)
+    return Server(name, host, port, proc, url.format(host=host, port=port), log_path)
 
 
 def tansu_binary() -> Path:

@@ -1,8 +1,10 @@
-"""The whole system on one machine: servers, topics, the dev tenant and every function.
+"""The whole system on one machine: servers, topics, the dev tenant, every function, and the
+KafkaSource dispatcher that wires them together.
 
 :meth:`Stack.start` brings it up in dependency order and writes ``<dir>/endpoints.json``
 (what is where, the dev tenant's secrets, a ready-made signed curl); :meth:`Stack.stop` stops
-every process it started, by pid, functions first so none sees its servers vanish mid-request.
+every process it started, by pid: the dispatcher first (no new deliveries), then the functions
+(so none sees its servers vanish mid-request), then the servers in reverse start order.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.channels.webchat import MESSAGES_PATH, SESSIONS_PATH
-from shared.devstack import dependencies, devtenant, functions
+from shared.devstack import dependencies, devtenant, dispatcher, endpoints, functions
 from shared.devstack.dependencies import Dependency
+from shared.devstack.dispatcher import DispatcherProcess
 from shared.devstack.functions import FunctionProcess
 from shared.devstack.pids import PidFiles
+from shared.devstack.sandbox import api_bases
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +49,7 @@ class Stack:
         self.pids = PidFiles(self.state_dir)
         self.dependencies: list[Dependency] = []
         self.functions: list[FunctionProcess] = []
+        self.dispatcher: DispatcherProcess | None = None
         self._reported_dead: set[str] = set()
 
     @property
@@ -70,14 +74,19 @@ class Stack:
 
     def start(self) -> dict[str, Any]:
         """After :meth:`claim`. On an error, :meth:`stop` stops what was started."""
+        root, log_dir = self.options.root, self.log_dir
         standard_ports = self.options.base_port != 0
         self.say("starting Kafka, MongoDB and Redis …")
-        self._add(dependencies.kafka(self.env, self.log_dir, standard_ports))
-        self._add(dependencies.mongodb(self.env, self.state_dir, self.log_dir, standard_ports))
-        self._add(dependencies.redis(self.env, self.log_dir))
+        self._add(dependencies.kafka(self.env, log_dir, standard_ports))
+        self._add(dependencies.mongodb(self.env, self.state_dir, log_dir, standard_ports))
+        self._add(dependencies.redis(self.env, log_dir))
         dependencies.ensure_topics(self.dependency("kafka").url, list(self.topics.values()))
+        self.say("starting the MCP engine, Security Hub and the channel sandbox …")
+        self._add(dependencies.mcp_engine(self.env, root, log_dir, standard_ports))
+        self._add(dependencies.security_hub(self.env, root, log_dir, standard_ports))
+        self._add(dependencies.sandbox(root, log_dir, standard_ports))
 
-        names = functions.discover(self.options.root / "functions")
+        names = functions.discover(root / "functions")
         ports = functions.assign_ports(names, self.options.base_port)
         tenants_file = self.state_dir / "tenants.json"
         tenant = devtenant.write_tenants_file(tenants_file, ports.get("webchat"))
@@ -85,14 +94,33 @@ class Stack:
         self.say(f"starting {len(names)} functions: {', '.join(names)} …")
         env = self._function_env(tenants_file)
         for name in names:
-            function = functions.start(name, ports[name], self.options.root, env, self.log_dir)
+            function = functions.start(name, ports[name], root, env, log_dir)
             self.functions.append(function)
             self.pids.record(name, function.proc)
         functions.wait_healthy(self.functions, self.options.health_timeout_s)
 
-        endpoints = self._endpoints(tenant, tenants_file)
-        _write_private(self.endpoints_file, json.dumps(endpoints, indent=2) + "\n")
-        return endpoints
+        # Only now: a delivery to a function that is still importing would be a failed attempt.
+        self.say("starting the KafkaSource dispatcher (kafka-sources/) …")
+        self.dispatcher = dispatcher.start(
+            root,
+            self.dependency("kafka").url,
+            {f.name: f.url for f in self.functions},
+            env,
+            log_dir / "kafkasource-dispatcher.log",
+        )
+        self.pids.record("kafkasource-dispatcher", self.dispatcher.server.proc)
+
+        document = endpoints.document(
+            state_dir=self.state_dir,
+            functions=self.functions,
+            dependencies={d.name: d for d in self.dependencies},
+            dispatcher_process=self.dispatcher,
+            topics=self.topics,
+            tenants_file=tenants_file,
+            tenant=tenant,
+        )
+        endpoints.write_private(self.endpoints_file, json.dumps(document, indent=2) + "\n")
+        return document
 
     def _add(self, dependency: Dependency) -> None:
         self.dependencies.append(dependency)
@@ -106,6 +134,10 @@ class Stack:
             KAFKA_BROKERS=self.dependency("kafka").url,
             MONGODB_URI=self.dependency("mongodb").url,
             REDIS_URL=self.dependency("redis").url,
+            MCP_ENGINE_URL=self.dependency("mcp-engine").url,
+            SECURITY_HUB_URL=self.dependency("security-hub").url,
+            # Replies go to the sandbox, never to the real platforms, whatever the shell says.
+            **api_bases(self.dependency("sandbox").url),
             TENANTS_FILE=str(tenants_file),
             TOPIC_PREFIX=self.settings.topic_prefix,
             WORKERS="1",
@@ -115,68 +147,50 @@ class Stack:
         )
         return env
 
-    def _endpoints(self, tenant: dict[str, Any], tenants_file: Path) -> dict[str, Any]:
-        urls = {f.name: f.url for f in self.functions}
-        kafka, mongodb, redis = (self.dependency(n) for n in ("kafka", "mongodb", "redis"))
-
-        def server(dependency: Dependency, key: str) -> dict[str, Any]:
-            entry: dict[str, Any] = {key: dependency.url, "embedded": dependency.embedded}
-            entry["note"] = dependency.note
-            if dependency.server is not None:
-                entry["pid"] = dependency.server.proc.pid
-                entry["log"] = str(dependency.server.log_path)
-            return entry
-
-        return {
-            "state_dir": str(self.state_dir),
-            "stack_pid": os.getpid(),
-            "functions": {
-                f.name: {"url": f.url, "health": f.health_url, "pid": f.pid, "log": str(f.log_path)}
-                for f in self.functions
-            },
-            "kafka": server(kafka, "brokers"),
-            "mongodb": server(mongodb, "uri"),
-            "redis": server(redis, "url"),
-            "topics": self.topics,
-            "tenants_file": str(tenants_file),
-            "tenant": _tenant_endpoints(tenant, urls),
-            "samples": self._samples(tenant, urls),
-        }
-
-    def _samples(self, tenant: dict[str, Any], urls: Mapping[str, str]) -> dict[str, str]:
-        url = urls.get("whatsapp-webhook")
-        if url is None:
-            return {}
-        account = tenant["whatsapp"][0]
-        body_file = self.state_dir / "sample-whatsapp.json"
-        body_file.write_bytes(devtenant.whatsapp_sample(account["phone_number_id"]))
-        return {
-            "whatsapp_curl": devtenant.whatsapp_curl(url + "/", account["app_secret"], body_file),
-            "whatsapp_body": str(body_file),
-        }
-
     def check(self) -> str | None:
         """Report processes that died; a message when the stack cannot go on without one."""
         for function in self.functions:
             code = function.proc.poll()
-            if code is not None and function.name not in self._reported_dead:
-                self._reported_dead.add(function.name)
-                tail = functions.log_tail(function.log_path)
-                self.say(
-                    f"!!! function {function.name} (pid {function.pid}) exited with code {code}"
-                    f" — the rest keeps running; log: {function.log_path}"
-                    + (f"\n{tail}" if tail else "")
+            if code is not None:
+                self._report_dead(
+                    function.name,
+                    f"function {function.name} (pid {function.pid}) exited with code {code}"
+                    " — the rest keeps running",
+                    function.log_path,
                 )
+        if self.dispatcher is not None and not self.dispatcher.server.running:
+            server = self.dispatcher.server
+            self._report_dead(
+                server.name,
+                f"the KafkaSource dispatcher (pid {server.proc.pid}) exited with code "
+                f"{server.proc.returncode} — no event reaches a handler until the stack restarts",
+                server.log_path,
+            )
         for dependency in self.dependencies:
-            if dependency.server is not None and not dependency.server.running:
-                return (
-                    f"{dependency.name} (pid {dependency.server.proc.pid}) exited with code "
-                    f"{dependency.server.proc.returncode}; log: {dependency.server.log_path}"
-                )
+            if dependency.server is None or dependency.server.running:
+                continue
+            proc = dependency.server.proc
+            message = f"{dependency.name} (pid {proc.pid}) exited with code {proc.returncode}"
+            if dependency.essential:
+                return f"{message}; log: {dependency.server.log_path}"
+            self._report_dead(
+                dependency.name,
+                f"{message} — the rest keeps running{_without(dependency.name)}",
+                dependency.server.log_path,
+            )
         return None
 
+    def _report_dead(self, name: str, message: str, log_path: Path | None) -> None:
+        if name in self._reported_dead:
+            return
+        self._reported_dead.add(name)
+        tail = functions.log_tail(log_path) if log_path else ""
+        self.say(f"!!! {message}; log: {log_path}" + (f"\n{tail}" if tail else ""))
+
     def stop(self) -> None:
-        """Functions first (all at once), then the servers in reverse start order."""
+        """The dispatcher, then the functions (all at once), then the servers in reverse."""
+        if self.dispatcher is not None:
+            self.dispatcher.server.stop(self.options.stop_timeout_s)
         deadline = time.monotonic() + self.options.stop_timeout_s
         for function in self.functions:
             function.send_stop()
@@ -189,44 +203,11 @@ class Stack:
         self.pids.release()
 
 
-def _tenant_endpoints(tenant: dict[str, Any], urls: Mapping[str, str]) -> dict[str, Any]:
-    whatsapp, slack = tenant["whatsapp"][0], tenant["slack"][0]
-    telegram, webchat = tenant["telegram"][0], tenant["webchat"][0]
-
-    def url(function: str, path: str) -> str | None:
-        return urls[function] + path if function in urls else None
-
+def _without(name: str) -> str:
+    """What a developer sees while an optional server is down."""
     return {
-        "id": tenant["id"],
-        "whatsapp": {
-            "phone_number_id": whatsapp["phone_number_id"],
-            "app_secret": whatsapp["app_secret"],
-            "verify_token": whatsapp["verify_token"],
-            "webhook_url": url("whatsapp-webhook", "/"),
-        },
-        "slack": {
-            "team_id": slack["team_id"],
-            "signing_secret": slack["signing_secret"],
-            "bot_user_id": slack.get("bot_user_id", ""),
-            "events_url": url("slack-webhook", "/events"),
-        },
-        "telegram": {
-            "bot_id": telegram["bot_id"],
-            "secret_token": telegram["secret_token"],
-            "webhook_url": url("telegram-webhook", f"/webhook/{telegram['bot_id']}"),
-        },
-        "webchat": {
-            "site_key": webchat["site_key"],
-            "allowed_origins": webchat.get("allowed_origins", []),
-            "sessions_url": url("webchat", SESSIONS_PATH),
-            "messages_url": url("webchat", MESSAGES_PATH),
-        },
-    }
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Atomically (readers never see half a file), readable by the owner only (secrets)."""
-    temporary = path.with_suffix(".tmp")
-    temporary.touch(mode=0o600, exist_ok=True)
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
+        "mcp-engine": " (the bot answers from its fallback rules, or retries if "
+        "FALLBACK_ENABLED=false)",
+        "security-hub": " (messages wait: the processor answers 503 and the dispatcher retries)",
+        "sandbox": " (replies fail and are retried by the dispatcher)",
+    }.get(name, "")

@@ -1,5 +1,6 @@
 """``python -m shared.devstack`` end to end: up, healthy, the printed curl lands one event on
-the inbound topic, the watcher shows it, and Ctrl-C stops every process it started."""
+the inbound topic, the watcher shows it, the bot's reply reaches the sandbox and is printed,
+and Ctrl-C stops every process it started."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from shared.events import MESSAGE_RECEIVED
 from shared.kafka import read_topic
 from shared.settings import Settings
 from shared.tenants import TenantDirectory
+from tests.e2e.bot_support import call_text
 from tests.e2e.conftest import RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -59,10 +61,20 @@ def test_stack_runs_the_printed_curl_end_to_end(running_stack: RunningStack) -> 
     assert record.headers["ce_type"] == MESSAGE_RECEIVED.encode()
     running_stack.wait_for_line("messages.inbound", MESSAGE_RECEIVED, key)
 
+    # The bot's reply: printed by the stack and recorded by the sandbox (GET /calls).
+    reply = running_stack.wait_for_line(f"reply → whatsapp {SAMPLE_WA_ID}: ", timeout_s=20)
+    assert f"curl -sS {endpoints['sandbox']['calls_url']}" in running_stack.output
+    with urllib.request.urlopen(endpoints["sandbox"]["calls_url"], timeout=5) as response:
+        [call] = json.loads(response.read())
+    assert (call["channel"], call["json"]["to"], call["status"]) == ("whatsapp", SAMPLE_WA_ID, 200)
+    assert reply.endswith(call_text(call))
+
     running_stack.proc.send_signal(signal.SIGINT)
     assert running_stack.proc.wait(timeout=20) == 0, running_stack.output
     pids = [f["pid"] for f in endpoints["functions"].values()]
-    pids += [endpoints[s]["pid"] for s in ("kafka", "mongodb", "redis") if "pid" in endpoints[s]]
+    servers = ("kafka", "mongodb", "redis", "mcp_engine", "security_hub", "sandbox", "dispatcher")
+    pids += [endpoints[s]["pid"] for s in servers if "pid" in endpoints[s]]
+    assert len(pids) >= len(endpoints["functions"]) + 6  # all but Redis are embedded here
     deadline = time.monotonic() + 5
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)

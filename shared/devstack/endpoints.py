@@ -1,0 +1,153 @@
+"""``<state dir>/endpoints.json``: what is where, the dev tenant's secrets, a ready-made curl.
+
+Scripts and the end-to-end tests read it instead of parsing the printed table, so everything a
+developer could need to reach a piece of the stack (URL, pid, log) is in it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from shared.channels.webchat import MESSAGES_PATH, SESSIONS_PATH
+from shared.devstack import devtenant
+from shared.devstack.dependencies import Dependency
+from shared.devstack.dispatcher import DispatcherProcess
+from shared.devstack.functions import FunctionProcess
+from shared.devstack.sandbox import api_bases
+
+# endpoints.json key → (dependency name, the key its address goes under)
+SERVERS = {
+    "kafka": ("kafka", "brokers"),
+    "mongodb": ("mongodb", "uri"),
+    "redis": ("redis", "url"),
+    "mcp_engine": ("mcp-engine", "address"),
+    "security_hub": ("security-hub", "address"),
+}
+
+
+def server(dependency: Dependency, key: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {key: dependency.url, "embedded": dependency.embedded}
+    entry["note"] = dependency.note
+    if dependency.server is not None:
+        entry["pid"] = dependency.server.proc.pid
+        entry["log"] = str(dependency.server.log_path)
+    return entry
+
+
+def sandbox(dependency: Dependency) -> dict[str, Any]:
+    url = dependency.url
+    entry: dict[str, Any] = {
+        "url": url,
+        "calls_url": url + "/calls",  # GET: every call recorded; DELETE: forget them
+        "fail_url": url + "/fail",  # POST {"channel", "status", "times"}: the next calls fail
+        "api_bases": api_bases(url),
+        "note": dependency.note,
+    }
+    if dependency.server is not None:
+        entry["pid"] = dependency.server.proc.pid
+        entry["log"] = str(dependency.server.log_path)
+    return entry
+
+
+def dispatcher(process: DispatcherProcess) -> dict[str, Any]:
+    return {
+        "pid": process.pid,
+        "log": str(process.server.log_path),
+        "manifests": str(process.manifests),
+        "sinks": process.sinks,
+        "dead_letter_topics": process.dead_letter_topics,
+    }
+
+
+def document(
+    *,
+    state_dir: Path,
+    functions: Sequence[FunctionProcess],
+    dependencies: Mapping[str, Dependency],
+    dispatcher_process: DispatcherProcess,
+    topics: Mapping[str, str],
+    tenants_file: Path,
+    tenant: dict[str, Any],
+) -> dict[str, Any]:
+    urls = {f.name: f.url for f in functions}
+    return {
+        "state_dir": str(state_dir),
+        "stack_pid": os.getpid(),
+        "functions": {
+            f.name: {"url": f.url, "health": f.health_url, "pid": f.pid, "log": str(f.log_path)}
+            for f in functions
+        },
+        **{
+            key: server(dependencies[name], address)
+            for key, (name, address) in SERVERS.items()
+            if name in dependencies
+        },
+        "sandbox": sandbox(dependencies["sandbox"]),
+        "dispatcher": dispatcher(dispatcher_process),
+        "topics": dict(topics),
+        "tenants_file": str(tenants_file),
+        "tenant": tenant_endpoints(tenant, urls),
+        "samples": samples(state_dir, tenant, urls),
+    }
+
+
+def samples(state_dir: Path, tenant: dict[str, Any], urls: Mapping[str, str]) -> dict[str, str]:
+    url = urls.get("whatsapp-webhook")
+    if url is None:
+        return {}
+    account = tenant["whatsapp"][0]
+    body_file = state_dir / "sample-whatsapp.json"
+    body_file.write_bytes(devtenant.whatsapp_sample(account["phone_number_id"]))
+    return {
+        "whatsapp_curl": devtenant.whatsapp_curl(url + "/", account["app_secret"], body_file),
+        "whatsapp_body": str(body_file),
+    }
+
+
+def tenant_endpoints(tenant: dict[str, Any], urls: Mapping[str, str]) -> dict[str, Any]:
+    whatsapp, slack = tenant["whatsapp"][0], tenant["slack"][0]
+    telegram, webchat = tenant["telegram"][0], tenant["webchat"][0]
+
+    def url(function: str, path: str) -> str | None:
+        return urls[function] + path if function in urls else None
+
+    return {
+        "id": tenant["id"],
+        "whatsapp": {
+            "phone_number_id": whatsapp["phone_number_id"],
+            "app_secret": whatsapp["app_secret"],
+            "verify_token": whatsapp["verify_token"],
+            "access_token": whatsapp.get("access_token", ""),
+            "webhook_url": url("whatsapp-webhook", "/"),
+        },
+        "slack": {
+            "team_id": slack["team_id"],
+            "signing_secret": slack["signing_secret"],
+            "bot_user_id": slack.get("bot_user_id", ""),
+            "bot_token": slack.get("bot_token", ""),
+            "events_url": url("slack-webhook", "/events"),
+        },
+        "telegram": {
+            "bot_id": telegram["bot_id"],
+            "secret_token": telegram["secret_token"],
+            "bot_token": telegram.get("bot_token", ""),
+            "webhook_url": url("telegram-webhook", f"/webhook/{telegram['bot_id']}"),
+        },
+        "webchat": {
+            "site_key": webchat["site_key"],
+            "allowed_origins": webchat.get("allowed_origins", []),
+            "sessions_url": url("webchat", SESSIONS_PATH),
+            "messages_url": url("webchat", MESSAGES_PATH),
+        },
+    }
+
+
+def write_private(path: Path, text: str) -> None:
+    """Atomically (readers never see half a file), readable by the owner only (secrets)."""
+    temporary = path.with_suffix(".tmp")
+    temporary.touch(mode=0o600, exist_ok=True)
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
