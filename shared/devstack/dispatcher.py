@@ -29,6 +29,7 @@ class DispatcherProcess:
     manifests: Path
     sinks: dict[str, str]  # KafkaSource name → the sink URL it delivers to
     dead_letter_topics: dict[str, str]  # KafkaSource name → its dead-letter topic
+    topics: list[str]  # every topic the sources read
 
     @property
     def pid(self) -> int:
@@ -71,7 +72,8 @@ def start(
     dead_letters = {
         s.name: s.delivery.dead_letter_topic for s in sources if s.delivery.dead_letter_topic
     }
-    return DispatcherProcess(server, directory, sinks, dead_letters)
+    topics = sorted({topic for source in sources for topic in source.topics})
+    return DispatcherProcess(server, directory, sinks, dead_letters, topics)
 
 
 def _wait_started(server: servers.Server, sources: int, log_offset: int, timeout_s: float) -> None:
@@ -96,4 +98,3 @@ def _wait_started(server: servers.Server, sources: int, log_offset: int, timeout
         raise servers.ServerError(
             f"the KafkaSource dispatcher {problem}; log {server.log_path}:\n{tail}"
         )
-

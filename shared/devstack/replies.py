@@ -2,8 +2,9 @@
 
 The event watcher shows the reply *event* on the outbound topic; this shows what the
 outbound-dispatcher actually sent to the channel API, and what the API answered, e.g.
-``reply → whatsapp 15550001234: Hello! How can I help?`` or ``… [HTTP 500]`` for a failure the
-sandbox was told to return. Polls ``GET /calls`` from a daemon thread of the stack.
+``reply → whatsapp 15550001234: Hello! How can I help? [Opening hours | Shipping]`` (the text,
+then the buttons sent with it), or ``… — failed: HTTP 500`` for a failure the sandbox was told
+to return. Polls ``GET /calls`` from a daemon thread of the stack.
 """
 
 from __future__ import annotations
@@ -41,15 +42,30 @@ def _text(body: Any) -> str:
     return str(text or "")
 
 
+def _options(body: Any) -> list[str]:
+    """The titles of the buttons sent with the text (WhatsApp, Slack, Telegram shapes)."""
+    if not isinstance(body, dict):
+        return []
+    titles: list[Any] = []
+    action = (body.get("interactive") or {}).get("action") or {}
+    titles += [b.get("reply", {}).get("title") for b in action.get("buttons") or ()]
+    titles += [r.get("title") for s in action.get("sections") or () for r in s.get("rows") or ()]
+    for block in body.get("blocks") or ():
+        titles += [(e.get("text") or {}).get("text") for e in block.get("elements") or ()]
+    keyboard = (body.get("reply_markup") or {}).get("inline_keyboard") or ()
+    titles += [button.get("text") for row in keyboard for button in row]
+    return [str(t) for t in titles if t]
+
+
 def _outcome(call: dict[str, Any]) -> str:
     """Empty for a success; the HTTP status or the API's error otherwise."""
     status = call.get("status")
     response = call.get("response")
     response = response if isinstance(response, dict) else {}
     if isinstance(status, int) and status >= 300:
-        return f" [HTTP {status}]"
+        return f" — failed: HTTP {status}"
     if response.get("ok") is False:  # Slack's errors are 200 with "ok": false
-        return f" [{response.get('error', 'not ok')}]"
+        return f" — failed: {response.get('error', 'not ok')}"
     return ""
 
 
@@ -59,6 +75,9 @@ def format_call(call: dict[str, Any]) -> str:
         text = text[: MAX_TEXT - 1] + "…"
     clock = datetime.fromtimestamp(float(call.get("time") or 0)).strftime("%H:%M:%S")
     shown = json.dumps(text, ensure_ascii=False)[1:-1]  # newlines as \n: one call, one line
+    options = _options(call.get("json"))
+    if options:
+        shown += " [" + " | ".join(options) + "]"
     return f"{clock} reply → {call.get('channel', '?')} {_target(call)}: {shown}{_outcome(call)}"
 
 

@@ -109,6 +109,13 @@ class Stack:
             log_dir / "kafkasource-dispatcher.log",
         )
         self.pids.record("kafkasource-dispatcher", self.dispatcher.server.proc)
+        prefix = self.settings.topic_prefix
+        elsewhere = [t for t in self.dispatcher.topics if not t.startswith(prefix + ".")]
+        if elsewhere:  # the manifests name the production topics; nothing would be delivered
+            self.say(
+                f"!!! TOPIC_PREFIX is {prefix!r} but kafka-sources/ reads {', '.join(elsewhere)}:"
+                " the handlers will not see what the webhooks publish"
+            )
 
         document = endpoints.document(
             state_dir=self.state_dir,

@@ -106,13 +106,14 @@ def test_everything_delivered_more_than_once_gives_one_reply(
 ) -> None:
     _, stack = bot
     chat, body = stack.whatsapp("Hello")
+    key = chat.conversation_key
     # Meta redelivers a webhook it thinks failed: the same body, twice more.
     again = [stack.post_whatsapp(body) for _ in range(2)]
     assert again == [{"status": "ok", "published": 0, "duplicates": 1}] * 2
     stack.wait_calls(chat)
 
-    inbound = stack.records(stack.topics["inbound"], chat.conversation_key)
-    outbound = stack.records(stack.topics["outbound"], chat.conversation_key)
+    inbound = poll("the inbound record", lambda: stack.records(stack.topics["inbound"], key))
+    outbound = poll("the outbound record", lambda: stack.records(stack.topics["outbound"], key))
     assert (len(inbound), len(outbound)) == (1, 1)
     handlers = [
         (stack.topics["inbound"], "message-processor", inbound[0]),
@@ -144,7 +145,7 @@ def test_a_channel_api_failing_once_gives_one_delivered_message(
     calls = stack.wait_calls(chat)  # the outbound-dispatcher answered 503; the retry lands
     assert [c["status"] for c in calls] == [500, 200]
     assert call_text(calls[1]) == GREETING
-    running.wait_for_line(f"reply → telegram {chat.chat_id}", "[HTTP 500]")
+    running.wait_for_line(f"reply → telegram {chat.chat_id}", "— failed: HTTP 500")
 
     stack.telegram("What are your opening hours?", chat_id=chat.chat_id)  # see the test above
     calls = stack.wait_calls(chat, 2)
