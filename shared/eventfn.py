@@ -61,6 +61,20 @@ def run(
         if isinstance(exc, BadRequest) and on_poison is not None:
             _store_poison(on_poison, event, exc)
         flask.abort(_response(exc))
+    except Exception:
+        # A bug or an unforeseen failure, not the event's fault as far as we know: 500 (retried,
+        # then dead-lettered), with the event id on the log line and a count.
+        metrics.events_handled.labels(service, event_type, "error").inc()
+        log.exception(
+            "event handler failed", extra={"event_id": event.get("id"), "event_type": event_type}
+        )
+        flask.abort(
+            flask.Response(
+                json.dumps({"error": "internal_error", "message": "internal error"}),
+                status=500,
+                headers={"Content-Type": "application/json"},
+            )
+        )
     finally:
         logs.correlation_id.reset(token)
 

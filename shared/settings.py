@@ -19,8 +19,9 @@ class Settings:
     service_name: str = "chat-service"
     topic_prefix: str = "chatbot.platform"
     kafka_brokers: tuple[str, ...] = ("127.0.0.1:9092",)
-    # Upper bound on how long an ingress request waits for Kafka's acknowledgement.
-    kafka_ack_timeout_s: float = 5.0
+    # Upper bound on how long an ingress request waits for Kafka's acknowledgement; under
+    # Slack's 3-second ack deadline, so a slow broker is a 503 (retried), not a Slack timeout.
+    kafka_ack_timeout_s: float = 2.5
     redis_url: str = "redis://127.0.0.1:6379/0"
     mongodb_uri: str = "mongodb://127.0.0.1:27017/"
     mongodb_database: str = "chat_service"

@@ -203,11 +203,11 @@ def install(
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> flask.Response:
-        # Framework-level rejections (oversized body read by the framework, unknown route)
-        # answer in the same JSON shape as ours.
-        code = (exc.name or "error").lower().replace(" ", "_")
+        # Framework-level rejections (an unknown route, a request that is not a CloudEvent)
+        # answer in the same JSON shape as ours. The framework's own description can echo the
+        # request's headers and body, so the answer and the log carry only the status name.
         status = exc.code or 500
+        code = (exc.name or "error").lower().replace(" ", "_")
+        metrics.ingress_rejections.labels(service, str(status), code).inc()
         log.warning("request rejected", extra={"status": status, "error": code})
-        return _to_flask_response(
-            json_response(status, {"error": code, "message": exc.description or ""})
-        )
+        return _to_flask_response(json_response(status, {"error": code, "message": exc.name}))

@@ -95,14 +95,28 @@ class MessageProcessor:
         turn = _Turn(event_id, message, stored.document)
         if turn.state in msgs.FINAL_STATES:
             return "duplicate"
-        if stored.created:
-            conversation = self.conversations.record_inbound(message, now)
-        elif turn.state == msgs.REPLYING:
+        if turn.state == msgs.REPLYING:
             return self._publish(turn)  # the answer is decided: only its sending is left
-        else:
+        processing = turn.doc["processing"]
+        done = bool(processing.get("recorded")) and bool(processing.get("limit_checked"))
+        if processing.get("recorded"):
             conversation = self.conversations.ensure(message, now)
-        outcome = self._gate(turn, conversation["state"], first_delivery=stored.created)
-        return outcome if outcome is not None else self._resume(turn)
+        else:
+            # The first delivery, or a retry after a crash between storing the message and
+            # recording it on its conversation: the 24-hour window (last_inbound_at) and the
+            # count must still see it. A crash right after this line repeats the count once.
+            conversation = self.conversations.record_inbound(message, now)
+        check_limit = not processing.get("limit_checked")
+        outcome = self._gate(turn, conversation["state"], check_limit=check_limit)
+        if outcome is not None:
+            return outcome
+        if not done:
+            self.messages.mark(
+                message.tenant_id,
+                event_id,
+                {"processing.recorded": True, "processing.limit_checked": True},
+            )
+        return self._resume(turn)
 
     def _resume(self, turn: _Turn) -> str:
         """Continue from the recorded state (states only move forward, so this ends)."""
@@ -114,7 +128,7 @@ class MessageProcessor:
             return self._reply(turn)
         return self._publish(turn)
 
-    def _gate(self, turn: _Turn, conversation_state: str, *, first_delivery: bool) -> str | None:
+    def _gate(self, turn: _Turn, conversation_state: str, *, check_limit: bool) -> str | None:
         """Handoff and rate limits: the reasons to store a message and not answer it."""
         message = turn.message
         if conversation_state == conv.CLOSED:
@@ -128,7 +142,7 @@ class MessageProcessor:
             )
         if conversation_state == conv.HANDOFF:
             return self._skip(turn, "handoff")
-        if first_delivery:
+        if check_limit:  # once per message: our own retries never spend a user's budget again
             decision = self.limiter.check(message.tenant_id, message.channel, message.sender.id)
             if not decision.allowed:
                 rate_limited_total.labels(str(decision.scope)).inc()

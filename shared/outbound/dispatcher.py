@@ -121,12 +121,16 @@ class Dispatcher:
                 extra={"message_id": message.message_id, "provider_message_id": provider_id},
             )
             return "duplicate_send"
-        # Statuses that overtook this write were held for it (see shared.status).
-        StatusTracker(self.db, self.clock).release_held(
-            message.tenant_id,
-            message.channel,
-            channel_message_id(message.channel, message.chat_id, provider_id),
-        )
+        # Statuses that overtook this write were held for it (see shared.status). The reply is
+        # sent whatever happens here: a failure must not turn into a retry of the send.
+        try:
+            StatusTracker(self.db, self.clock).release_held(
+                message.tenant_id,
+                message.channel,
+                channel_message_id(message.channel, message.chat_id, provider_id),
+            )
+        except Exception:
+            log.exception("held statuses not released", extra={"message_id": message.message_id})
         return "sent"
 
     def _send(

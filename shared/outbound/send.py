@@ -163,6 +163,9 @@ def _unreadable(channel: Channel, status: int) -> DependencyUnavailable:
     )
 
 
+MAX_RETRY_AFTER_S = 3600  # a provider asking for more is treated as asking for an hour
+
+
 def _retry_after(header: str | None, document: dict[str, Any]) -> int:
     """Seconds to wait: ``Retry-After`` (seconds or an HTTP date, RFC 9110 §10.2.3), else
     Telegram's ``parameters.retry_after``, else a second."""
@@ -171,7 +174,9 @@ def _retry_after(header: str | None, document: dict[str, Any]) -> int:
     if seconds is None and isinstance(parameters, dict):
         value = parameters.get("retry_after")
         seconds = float(value) if isinstance(value, int | float) else None
-    return max(1, math.ceil(seconds)) if seconds is not None else DEFAULT_RETRY_AFTER_S
+    if seconds is None or not math.isfinite(seconds):  # "inf"/"nan" would crash ceil()
+        return DEFAULT_RETRY_AFTER_S
+    return min(MAX_RETRY_AFTER_S, max(1, math.ceil(seconds)))
 
 
 def _header_seconds(header: str) -> float | None:

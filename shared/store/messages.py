@@ -150,6 +150,11 @@ class MessageStore:
             )
         return updated
 
+    def mark(self, tenant_id: str, message_id: str, fields: dict[str, Any]) -> None:
+        """Record steps done outside the state machine (``processing.recorded``, …)."""
+        with unavailable_as_503():
+            self._messages.update_one({"_id": message_id, "tenant_id": tenant_id}, {"$set": fields})
+
     def insert_outbound(self, messages: Sequence[OutboundMessage], now: datetime) -> int:
         """Insert the replies that are not stored yet; returns how many were new.
 

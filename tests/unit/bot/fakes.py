@@ -70,6 +70,15 @@ class MemoryMessages:
             target[last] = copy.deepcopy(value)
         return copy.deepcopy(doc)
 
+    def mark(self, tenant_id: str, message_id: str, fields: dict[str, Any]) -> None:
+        doc = self.docs[message_id]
+        for dotted, value in fields.items():
+            target = doc
+            *parents, leaf = dotted.split(".")
+            for name in parents:
+                target = target.setdefault(name, {})
+            target[leaf] = value
+
     def insert_outbound(self, messages: Sequence[OutboundMessage], now: datetime) -> int:
         created = 0
         for message in messages:
@@ -95,6 +104,7 @@ class MemoryConversations:
             {"_id": message.conversation_key, "tenant_id": message.tenant_id, "state": "open"},
         )
         doc["message_count"] = doc.get("message_count", 0) + 1
+        doc["last_inbound_at"] = max(now, doc.get("last_inbound_at") or now)
         doc["participant"] = {"id": message.sender.id, "name": message.sender.name}
         return dict(doc)
 

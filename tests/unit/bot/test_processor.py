@@ -159,7 +159,23 @@ def test_a_turn_stopped_after_storing_continues_on_redelivery() -> None:
 
     assert bot.handle(event) == "replied"
     assert len(bot.published()) == 1
-    assert bot.limiter.calls == 0  # counted when first stored, not on our own retries
+    # The crash came before the conversation and the limits saw the message: they see it now.
+    assert bot.limiter.calls == 1
+    conversation = bot.conversations.docs[message().conversation_key]
+    assert conversation["message_count"] == 2  # the message and its reply
+    assert conversation["last_inbound_at"] is not None
+
+
+def test_a_retry_after_the_gate_does_not_count_the_message_again() -> None:
+    bot, event = Bot(), received()
+    bot.hub.down = True  # the turn stops at screening, after the gate
+    with pytest.raises(DependencyUnavailable):
+        bot.handle(event)
+    assert bot.limiter.calls == 1
+
+    bot.hub.down = False
+    assert bot.handle(event) == "replied"
+    assert bot.limiter.calls == 1  # our own retry spends no more of the user's budget
     assert bot.conversations.docs[message().conversation_key]["message_count"] == 2
 
 

@@ -101,6 +101,14 @@ def test_429_without_retry_after_waits_a_second() -> None:
     assert caught.value.retry_after_s == 1
 
 
+@pytest.mark.parametrize(("header", "expected"), [("inf", 1), ("nan", 1), ("86400", 3600)])
+def test_unusable_or_huge_retry_after_is_bounded(header: str, expected: int) -> None:
+    with pytest.raises(RateLimited) as caught:
+        api(answer(429, {}, {"Retry-After": header})).send(request(Channel.WHATSAPP))
+
+    assert caught.value.retry_after_s == expected
+
+
 def test_telegram_retry_after_parameter() -> None:
     body = {
         "ok": False,
