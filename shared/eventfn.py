@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import flask
 
 from shared import logs, metrics
-from shared.errors import BadRequest, ChatServiceError
+from shared.errors import BadRequest, ChatServiceError, describe
 from shared.web import error_response
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,38 @@ def run(
         )
     finally:
         logs.correlation_id.reset(token)
+
+
+class _OfTenant(Protocol):
+    @property
+    def tenant_id(self) -> str: ...
+
+
+T = TypeVar("T", bound=_OfTenant)
+
+
+def decode(
+    event: Any, from_dict: Callable[[dict[str, Any]], T], *, expected_type: str, what: str
+) -> T:
+    """The model in an event's data, or :class:`BadRequest` (poison) saying what is wrong.
+
+    The ``tenantid`` attribute routed the event; data naming another tenant is not trusted.
+    """
+    if event.get("type") != expected_type:
+        raise BadRequest(f"not a {expected_type} event", code="unexpected_event_type")
+    data = getattr(event, "data", None)
+    if not isinstance(data, dict):
+        raise BadRequest("the event data is not a JSON object", code="malformed_event")
+    try:
+        value = from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BadRequest(
+            f"the event data is not {what}: {describe(exc)}", code="malformed_event"
+        ) from exc
+    tenant_attribute = event.get("tenantid")
+    if tenant_attribute and tenant_attribute != value.tenant_id:
+        raise BadRequest("the tenantid attribute and the data disagree", code="tenant_mismatch")
+    return value
 
 
 def _store_poison(on_poison: PoisonSink, event: Any, exc: BadRequest) -> None:

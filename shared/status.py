@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 from shared.clock import Clock, system_clock
-from shared.errors import BadRequest, describe
+from shared.eventfn import decode
 from shared.events import MESSAGE_STATUS
 from shared.models import DeliveryStatus, StatusUpdate, status_from_dict
 from shared.outbound.delivery import channel_message_id
@@ -70,19 +70,7 @@ def status_error(update: StatusUpdate) -> dict[str, Any] | None:
 
 
 def parse_event(event: Any) -> StatusUpdate:
-    if event.get("type") != MESSAGE_STATUS:
-        raise BadRequest(f"not a {MESSAGE_STATUS} event", code="unexpected_event_type")
-    data = getattr(event, "data", None)
-    if not isinstance(data, dict):
-        raise BadRequest("the event data is not a JSON object", code="malformed_event")
-    try:
-        update = status_from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BadRequest(f"not a status: {describe(exc)}", code="malformed_event") from exc
-    tenant_attribute = event.get("tenantid")
-    if tenant_attribute and tenant_attribute != update.tenant_id:
-        raise BadRequest("the tenantid attribute and the data disagree", code="tenant_mismatch")
-    return update
+    return decode(event, status_from_dict, expected_type=MESSAGE_STATUS, what="a status")
 
 
 class StatusTracker:

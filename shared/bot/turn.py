@@ -13,7 +13,9 @@ from typing import Any
 
 from shared import events
 from shared.bot.ports import EngineReply, Turn
-from shared.errors import BadRequest, describe
+from shared.errors import BadRequest
+from shared.eventfn import decode
+from shared.events import MESSAGE_RECEIVED
 from shared.models import Author, InboundMessage, OutboundMessage, inbound_from_dict
 
 SOURCE = "/chat-service/message-processor"
@@ -24,23 +26,11 @@ def parse_event(event: Any) -> tuple[str, InboundMessage]:
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id:
         raise BadRequest("the event has no id", code="malformed_event")
-    data = getattr(event, "data", None)
-    if not isinstance(data, dict):
-        raise BadRequest("the event data is not a JSON object", code="malformed_event")
-    try:
-        message = inbound_from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BadRequest(
-            f"the event data is not a message: {describe(exc)}", code="malformed_event"
-        ) from exc
+    message = decode(event, inbound_from_dict, expected_type=MESSAGE_RECEIVED, what="a message")
     if message.text is not None and not isinstance(message.text, str):
         raise BadRequest("the message text is not a string", code="malformed_event")
     if not message.tenant_id or not message.sender.id:
         raise BadRequest("the message has no tenant or no sender", code="malformed_event")
-    tenant_attribute = event.get("tenantid")
-    if tenant_attribute and tenant_attribute != message.tenant_id:
-        # The attribute routed it here; a body naming another tenant is not to be trusted.
-        raise BadRequest("the tenantid attribute and the data disagree", code="tenant_mismatch")
     return event_id, message
 
 

@@ -31,7 +31,8 @@ from functools import lru_cache
 from typing import Any
 
 from shared.clock import Clock, system_clock
-from shared.errors import BadRequest, DependencyUnavailable, RateLimited, describe
+from shared.errors import DependencyUnavailable, RateLimited
+from shared.eventfn import decode
 from shared.events import MESSAGE_OUTBOUND
 from shared.models import Channel, OutboundMessage
 from shared.outbound import webchat
@@ -53,21 +54,9 @@ MIN_LEASE_S = 30.0
 
 
 def parse_event(event: Any) -> OutboundMessage:
-    if event.get("type") != MESSAGE_OUTBOUND:
-        raise BadRequest(f"not a {MESSAGE_OUTBOUND} event", code="unexpected_event_type")
-    data = getattr(event, "data", None)
-    if not isinstance(data, dict):
-        raise BadRequest("the event data is not a JSON object", code="malformed_event")
-    try:
-        message = OutboundMessage.from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BadRequest(
-            f"not an outbound message: {describe(exc)}", code="malformed_event"
-        ) from exc
-    tenant_attribute = event.get("tenantid")
-    if tenant_attribute and tenant_attribute != message.tenant_id:
-        raise BadRequest("the tenantid attribute and the data disagree", code="tenant_mismatch")
-    return message
+    return decode(
+        event, OutboundMessage.from_dict, expected_type=MESSAGE_OUTBOUND, what="an outbound message"
+    )
 
 
 def lease_seconds(settings: Settings) -> float:
