@@ -37,7 +37,9 @@ from shared.channels._payload import (
     field,
     hmac_sha256_hex,
     optional,
+    optional_list,
     parse_json_object,
+    shape_errors_as_400,
     unix_field,
 )
 from shared.clock import Clock
@@ -134,7 +136,7 @@ def parse(
 
 def _message(event: dict[str, Any], event_id: str, account: SlackAccount) -> InboundMessage | None:
     event_type = field(event, "type", "event")
-    subtype = optional(event, "subtype")
+    subtype = optional(event, "subtype", str, "event")
     if event_type not in EVENT_TYPES or _from_bot(event, account):
         return None
     edited = subtype == "message_changed"
@@ -144,7 +146,7 @@ def _message(event: dict[str, Any], event_id: str, account: SlackAccount) -> Inb
         where = "event.message"
         if "edited" not in body or _from_bot(body, account):
             return None
-        if optional(body, "subtype") not in MESSAGE_SUBTYPES:
+        if optional(body, "subtype", str, where) not in MESSAGE_SUBTYPES:
             return None
     elif subtype in MESSAGE_SUBTYPES:
         body, where = event, "event"
@@ -162,9 +164,9 @@ def _message(event: dict[str, Any], event_id: str, account: SlackAccount) -> Inb
         kind=MessageKind.MEDIA if attachments else MessageKind.TEXT,
         # For an edit this is when the edit happened; raw["ts"] is the message edited.
         timestamp=unix_field(event, "ts", "event"),
-        text=optional(body, "text") or None,
+        text=optional(body, "text", str, where) or None,
         attachments=attachments,
-        thread_id=optional(body, "thread_ts"),
+        thread_id=optional(body, "thread_ts", str, where) or None,
         edited=edited,
         raw_type=f"{event_type}.{subtype}" if subtype else event_type,
         raw={"ts": field(body, "ts", where)},
@@ -180,8 +182,8 @@ def _from_bot(message: dict[str, Any], account: SlackAccount) -> bool:
     )
 
 
-def _files(message: dict[str, Any], where: str) -> list[Any]:
-    return field(message, "files", where, list) if optional(message, "files") else []
+def _files(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    return optional_list(message, "files", where, dict)
 
 
 def _file(file: Any, path: str) -> MediaRef:
@@ -189,9 +191,9 @@ def _file(file: Any, path: str) -> MediaRef:
     return MediaRef(
         type="file",
         id=field(file, "id", path),
-        mime_type=optional(file, "mimetype"),
-        filename=optional(file, "name"),
-        url=optional(file, "url_private"),
+        mime_type=optional(file, "mimetype", str, path),
+        filename=optional(file, "name", str, path),
+        url=optional(file, "url_private", str, path),
     )
 
 
@@ -234,7 +236,8 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
             "slack retry",
             extra={"retry_num": retry, "retry_reason": request.header(RETRY_REASON_HEADER)},
         )
-    items = parse(document, ingress.tenants, signed_by)
+    with shape_errors_as_400():
+        items = parse(document, ingress.tenants, signed_by)
     report = ingress.publish(CHANNEL, items, ttl_s=RETRY_WINDOW_S)
     metrics.ingress_requests.labels(CHANNEL, report.outcome).inc()
     return json_response(

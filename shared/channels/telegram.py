@@ -27,6 +27,8 @@ from shared.channels._payload import (
     optional,
     parse_json_object,
     rfc3339,
+    shape_errors_as_400,
+    typed,
     unix_field,
 )
 from shared.errors import BadRequest, NotFound, Unauthorized
@@ -147,14 +149,14 @@ def _message(
         reply = field(message, "reply_to_message", path, dict)
         reply_to = str(field(reply, "message_id", f"{path}.reply_to_message", int))
     # Replying needs the message's own id (the event is keyed on update_id), so keep it.
-    raw = {"message_id": message_id, "chat_type": optional(chat, "type")}
+    raw = {"message_id": message_id, "chat_type": optional(chat, "type", str, f"{path}.chat")}
     raw.update(content.pop("raw", {}))
     return InboundMessage(
         chat_id=str(field(chat, "id", f"{path}.chat", int)),
         sender=_author(message, path),
         timestamp=unix_field(message, timestamp_field, path),
         reply_to=reply_to,
-        thread_id=_thread_id(message),
+        thread_id=_thread_id(message, path),
         edited=edited,
         raw_type=f"{path}.{content_type}",
         raw=raw,
@@ -167,24 +169,29 @@ def _content(message: dict[str, Any], path: str) -> tuple[str, dict[str, Any]]:
     """The message's content type (its Bot API field name) and the model fields it fills."""
     if "text" in message:
         return "text", {"kind": MessageKind.TEXT, "text": field(message, "text", path)}
-    caption = optional(message, "caption")
+    caption = optional(message, "caption", str, path)
     for name, media_type in MEDIA_FIELDS.items():
         if name in message:
-            media = _largest_photo(message, path) if name == "photo" else message[name]
-            where = f"{path}.{name}"
+            if name == "photo":
+                media, where = _largest_photo(message, path)
+            else:
+                media, where = field(message, name, path, dict), f"{path}.{name}"
             ref = MediaRef(
                 type=media_type,
                 id=field(media, "file_id", where),
-                mime_type=optional(media, "mime_type"),
+                mime_type=optional(media, "mime_type", str, where),
                 caption=caption,
-                filename=optional(media, "file_name"),
+                filename=optional(media, "file_name", str, where),
             )
             return name, {"kind": MessageKind.MEDIA, "text": caption, "attachments": (ref,)}
     if "venue" in message:  # a venue also carries a bare "location"; the venue says more
         venue = field(message, "venue", path, dict)
         place = _location(field(venue, "location", f"{path}.venue", dict), f"{path}.venue")
         named = Location(
-            place.latitude, place.longitude, optional(venue, "title"), optional(venue, "address")
+            place.latitude,
+            place.longitude,
+            optional(venue, "title", str, f"{path}.venue"),
+            optional(venue, "address", str, f"{path}.venue"),
         )
         return "venue", {"kind": MessageKind.LOCATION, "location": named}
     if "location" in message:
@@ -199,12 +206,21 @@ def _content(message: dict[str, Any], path: str) -> tuple[str, dict[str, Any]]:
     return name, {"kind": MessageKind.UNSUPPORTED, "raw": {name: message.get(name)}}
 
 
-def _largest_photo(message: dict[str, Any], path: str) -> Any:
-    """Telegram sends a photo as several sizes of the same picture; we keep the largest."""
+def _largest_photo(message: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    """Telegram sends a photo as several sizes of the same picture; we keep the largest
+    (returned with its path, for errors about its fields)."""
     sizes = field(message, "photo", path, list)
     if not sizes:
         raise BadRequest(f"field '{path}.photo' is empty", code="missing_field")
-    return max(sizes, key=lambda s: (optional(s, "width") or 0) * (optional(s, "height") or 0))
+    areas = []
+    for i, size in enumerate(sizes):
+        where = f"{path}.photo[{i}]"
+        typed(size, where, dict)
+        width = optional(size, "width", int, where) or 0
+        height = optional(size, "height", int, where) or 0
+        areas.append((width * height, i))
+    _, largest = max(areas, key=lambda area: area[0])
+    return sizes[largest], f"{path}.photo[{largest}]"
 
 
 def _location(place: dict[str, Any], path: str) -> Location:
@@ -215,8 +231,8 @@ def _location(place: dict[str, Any], path: str) -> Location:
     )
 
 
-def _thread_id(message: dict[str, Any]) -> str | None:
-    thread = optional(message, "message_thread_id")  # a forum topic or a reply thread
+def _thread_id(message: dict[str, Any], path: str) -> str | None:
+    thread = optional(message, "message_thread_id", int, path)  # a forum topic or reply thread
     return str(thread) if thread is not None else None
 
 
@@ -232,18 +248,21 @@ def _author(message: dict[str, Any], path: str) -> Sender:
 
 
 def _user(user: dict[str, Any], path: str) -> Sender:
-    name = " ".join(
-        part for part in (optional(user, "first_name"), optional(user, "last_name")) if part
-    )
+    first_name = optional(user, "first_name", str, path)
+    last_name = optional(user, "last_name", str, path)
+    username = optional(user, "username", str, path)
+    name = " ".join(part for part in (first_name, last_name) if part)
     return Sender(
         id=str(field(user, "id", path, int)),
-        name=name or optional(user, "username"),
-        is_bot=optional(user, "is_bot") is True,
+        name=name or username or None,
+        is_bot=optional(user, "is_bot", bool, path) is True,
     )
 
 
 def _chat_sender(chat: dict[str, Any], path: str) -> Sender:
-    name = optional(chat, "title") or optional(chat, "username")
+    title = optional(chat, "title", str, path)
+    username = optional(chat, "username", str, path)
+    name = title or username or None
     return Sender(id=str(field(chat, "id", path, int)), name=name)
 
 
@@ -260,7 +279,7 @@ def _callback_query(
     message = field(query, "message", path, dict)
     chat = field(message, "chat", where, dict)
     # "data" is absent only for game buttons; the choice is then empty rather than invented.
-    data = str(optional(query, "data") or "")
+    data = optional(query, "data", str, path) or ""
     return InboundMessage(
         chat_id=str(field(chat, "id", f"{where}.chat", int)),
         sender=_user(field(query, "from", path, dict), f"{path}.from"),
@@ -270,10 +289,13 @@ def _callback_query(
         interactive=InteractiveReply(type="callback_query", id=data, title=None),
         # The pressed button belongs to this message (possibly an InaccessibleMessage, date 0).
         reply_to=str(field(message, "message_id", where, int)),
-        thread_id=_thread_id(message),
+        thread_id=_thread_id(message, where),
         raw_type=path,
         # answerCallbackQuery needs this id, or the user's client shows a spinner for a while.
-        raw={"callback_query_id": field(query, "id", path), "chat_type": optional(chat, "type")},
+        raw={
+            "callback_query_id": field(query, "id", path),
+            "chat_type": optional(chat, "type", str, f"{where}.chat"),
+        },
         **common,
     )
 
@@ -288,7 +310,9 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
     if account is None:
         raise NotFound(f"no Telegram bot {bot_id} is configured", code="unknown_account")
     verify_secret_token(request.header(SECRET_HEADER), account.secret_token)
-    items = parse(parse_json_object(request.body), account, received_at=ingress.clock())
+    update = parse_json_object(request.body)
+    with shape_errors_as_400():
+        items = parse(update, account, received_at=ingress.clock())
     if not items:
         # Still a 200: anything else and Telegram redelivers the update for 24 hours.
         metrics.ingress_requests.labels(CHANNEL, "ignored").inc()

@@ -22,7 +22,15 @@ from urllib.parse import urlsplit
 
 from shared import metrics
 from shared.channels import webchat_tokens
-from shared.channels._payload import allow, field, optional, parse_json_object, rfc3339
+from shared.channels._payload import (
+    allow,
+    field,
+    optional,
+    parse_json_object,
+    rfc3339,
+    shape_errors_as_400,
+    typed,
+)
 from shared.channels.webchat_tokens import VisitorClaims
 from shared.errors import BadRequest, ChatServiceError, Forbidden, NotFound
 from shared.ingress import Ingress
@@ -167,7 +175,9 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
 
 
 def start_session(request: WebRequest, ingress: Ingress) -> WebResponse:
-    session = parse_session(parse_json_object(request.body))
+    document = parse_json_object(request.body)
+    with shape_errors_as_400():
+        session = parse_session(document)
     account = ingress.tenants.webchat.get(session.site_key)
     if account is None:
         raise Forbidden(f"unknown site_key {session.site_key}", code="unknown_account")
@@ -203,7 +213,9 @@ def post_message(request: WebRequest, ingress: Ingress) -> WebResponse:
     token = webchat_tokens.bearer_token(request.header("Authorization"))
     visitor = webchat_tokens.verify(token, ingress.tenants, now=now)
     cors = cors_headers(request.header("Origin"), ingress.tenants.webchat[visitor.site_key])
-    message = parse_message(parse_json_object(request.body))
+    document = parse_json_object(request.body)
+    with shape_errors_as_400():
+        message = parse_message(document)
     report = ingress.publish(CHANNEL, [to_inbound(message, visitor, now)], ttl_s=DEDUPE_WINDOW_S)
     metrics.ingress_requests.labels(CHANNEL, report.outcome).inc()
     body = {
@@ -260,6 +272,7 @@ def _attachments(raw: Any) -> tuple[MediaRef, ...]:
 
 
 def _attachment(item: Any, path: str) -> MediaRef:
+    typed(item, path, dict)
     media_type = field(item, "type", path)
     if media_type not in ATTACHMENT_TYPES:
         raise BadRequest(

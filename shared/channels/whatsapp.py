@@ -24,7 +24,10 @@ from shared.channels._payload import (
     field,
     hmac_sha256_hex,
     optional,
+    optional_list,
     parse_json_object,
+    shape_errors_as_400,
+    typed,
     unix_field,
 )
 from shared.errors import BadRequest, Forbidden, NotFound, Unauthorized
@@ -98,8 +101,10 @@ def parse(
         )
     items: list[InboundMessage | StatusUpdate] = []
     for e, entry in enumerate(field(document, "entry", "", list)):
+        typed(entry, f"entry[{e}]", dict)
         for c, change in enumerate(field(entry, "changes", f"entry[{e}]", list)):
             path = f"entry[{e}].changes[{c}]"
+            typed(change, path, dict)
             if optional(change, "field") != "messages":
                 log.info("change ignored", extra={"field": optional(change, "field")})
                 continue
@@ -120,24 +125,34 @@ def _parse_value(
         raise Unauthorized(
             f"phone_number_id {phone_number_id} is not signed by its own app", code="bad_signature"
         )
-    names = {
-        str(optional(c, "wa_id")): optional(optional(c, "profile"), "name")
-        for c in optional(value, "contacts") or []
-    }
+    names = _names(optional_list(value, "contacts", path, dict), f"{path}.contacts")
     items: list[InboundMessage | StatusUpdate] = []
-    for i, message in enumerate(optional(value, "messages") or []):
+    for i, message in enumerate(optional_list(value, "messages", path, dict)):
         items.append(_message(message, f"{path}.messages[{i}]", account, names))
-    for i, status in enumerate(optional(value, "statuses") or []):
+    for i, status in enumerate(optional_list(value, "statuses", path, dict)):
         items.append(_status(status, f"{path}.statuses[{i}]", account))
     return items
 
 
+def _names(contacts: list[dict[str, Any]], path: str) -> dict[str, str | None]:
+    """Each sender's profile name by wa_id (a contact without a wa_id names nobody)."""
+    names: dict[str, str | None] = {}
+    for i, contact in enumerate(contacts):
+        where = f"{path}[{i}]"
+        wa_id = optional(contact, "wa_id", str, where)
+        profile = optional(contact, "profile", dict, where)
+        name = optional(profile, "name", str, f"{where}.profile")
+        if wa_id is not None:
+            names[wa_id] = name
+    return names
+
+
 def _message(
-    message: dict[str, Any], path: str, account: WhatsAppAccount, names: dict[str, Any]
+    message: dict[str, Any], path: str, account: WhatsAppAccount, names: dict[str, str | None]
 ) -> InboundMessage:
     wa_id = field(message, "from", path)
     raw_type = field(message, "type", path)
-    body = optional(message, raw_type)
+    context = optional(message, "context", dict, path)
     common: dict[str, Any] = {
         "tenant_id": account.tenant_id,
         "channel": CHANNEL,
@@ -146,7 +161,7 @@ def _message(
         "platform_message_id": field(message, "id", path),
         "sender": Sender(id=wa_id, name=names.get(wa_id)),
         "timestamp": unix_field(message, "timestamp", path),
-        "reply_to": optional(optional(message, "context"), "id"),
+        "reply_to": optional(context, "id", str, f"{path}.context"),
         "raw_type": raw_type,
     }
     where = f"{path}.{raw_type}"
@@ -161,10 +176,10 @@ def _message(
         ref = MediaRef(
             type=raw_type,
             id=field(media, "id", where),
-            mime_type=optional(media, "mime_type"),
-            caption=optional(media, "caption"),
-            filename=optional(media, "filename"),
-            sha256=optional(media, "sha256"),
+            mime_type=optional(media, "mime_type", str, where),
+            caption=optional(media, "caption", str, where),
+            filename=optional(media, "filename", str, where),
+            sha256=optional(media, "sha256", str, where),
         )
         return InboundMessage(
             kind=MessageKind.MEDIA, text=ref.caption, attachments=(ref,), **common
@@ -174,17 +189,18 @@ def _message(
         location = Location(
             latitude=float(field(loc, "latitude", where, (int, float))),
             longitude=float(field(loc, "longitude", where, (int, float))),
-            name=optional(loc, "name"),
-            address=optional(loc, "address"),
+            name=optional(loc, "name", str, where),
+            address=optional(loc, "address", str, where),
         )
         return InboundMessage(kind=MessageKind.LOCATION, location=location, **common)
     if raw_type == "interactive":
+        body = field(message, "interactive", path, dict)
         reply_type = field(body, "type", where)
         reply = field(body, reply_type, where, dict)
         choice = InteractiveReply(
             type=reply_type,
             id=field(reply, "id", f"{where}.{reply_type}"),
-            title=optional(reply, "title"),
+            title=optional(reply, "title", str, f"{where}.{reply_type}"),
         )
         return InboundMessage(
             kind=MessageKind.INTERACTIVE, text=choice.title, interactive=choice, **common
@@ -192,7 +208,9 @@ def _message(
     if raw_type == "button":  # a quick-reply button on a template message
         button = field(message, "button", path, dict)
         choice = InteractiveReply(
-            type="button", id=str(optional(button, "payload") or ""), title=optional(button, "text")
+            type="button",
+            id=optional(button, "payload", str, where) or "",
+            title=optional(button, "text", str, where),
         )
         return InboundMessage(
             kind=MessageKind.INTERACTIVE, text=choice.title, interactive=choice, **common
@@ -202,13 +220,15 @@ def _message(
         return InboundMessage(
             kind=MessageKind.REACTION,
             reaction=Reaction(
-                emoji=str(optional(reaction, "emoji") or ""),
+                emoji=optional(reaction, "emoji", str, where) or "",
                 message_id=field(reaction, "message_id", where),
             ),
             **common,
         )
     if raw_type == "contacts":
         cards = field(message, "contacts", path, list)
+        for i, card in enumerate(cards):
+            typed(card, f"{where}[{i}]", dict)
         return InboundMessage(kind=MessageKind.CONTACTS, raw={"contacts": cards}, **common)
     if raw_type == "order":
         return InboundMessage(
@@ -217,7 +237,10 @@ def _message(
     if raw_type == "system":
         system = field(message, "system", path, dict)
         return InboundMessage(
-            kind=MessageKind.SYSTEM, text=optional(system, "body"), raw={"system": system}, **common
+            kind=MessageKind.SYSTEM,
+            text=optional(system, "body", str, where),
+            raw={"system": system},
+            **common,
         )
     # "unsupported" and any type Meta adds later: kept, with the raw type and its details.
     raw = {k: v for k, v in message.items() if k not in ("from", "id", "timestamp", "type")}
@@ -240,7 +263,7 @@ def _status(status: dict[str, Any], path: str, account: WhatsAppAccount) -> Stat
         platform_message_id=field(status, "id", path),
         status=state,
         timestamp=unix_field(status, "timestamp", path),
-        errors=tuple(optional(status, "errors") or ()),
+        errors=tuple(optional_list(status, "errors", path, dict)),
     )
 
 
@@ -254,7 +277,9 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
         return WebResponse(200, challenge)
     secrets = {a.app_secret for a in ingress.tenants.whatsapp.values()}
     signed_by = verify_signature(request.body, request.header(SIGNATURE_HEADER), secrets)
-    items = parse(parse_json_object(request.body), ingress.tenants, signed_by)
+    document = parse_json_object(request.body)
+    with shape_errors_as_400():
+        items = parse(document, ingress.tenants, signed_by)
     report = ingress.publish(CHANNEL, items, ttl_s=RETRY_WINDOW_S)
     metrics.ingress_requests.labels(CHANNEL, report.outcome).inc()
     return json_response(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.channels.whatsapp import sign
 from shared.devstack import servers
@@ -27,6 +28,18 @@ SECRET = "wa-app-secret-acme"
 
 def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
     return {"X-Hub-Signature-256": sign(secret, body), "Content-Type": "application/json"}
+
+
+def rejections(client: FlaskClient, status: int, code: str) -> float:
+    """``chat_ingress_rejections_total`` for WhatsApp, ``status`` and ``code``, from /metrics."""
+    text = client.get("/metrics").get_data(as_text=True)
+    wanted = {"channel": "whatsapp", "status": str(status), "code": code}
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "chat_ingress_rejections_total" and sample.labels == wanted
+    )
 
 
 @pytest.mark.parametrize(
@@ -54,14 +67,61 @@ def test_bad_requests_get_a_named_4xx_and_publish_nothing(
         headers = signed(body)
     elif headers == "wrong-secret":
         headers = signed(body, "not-the-secret")
-    response = make_client("whatsapp-webhook").post("/", data=body, headers=headers)
+    client = make_client("whatsapp-webhook")
+    before = rejections(client, status, code)
+    response = client.post("/", data=body, headers=headers)
 
     assert response.status_code == status
     assert response.json is not None and response.json["error"] == code
+    assert rejections(client, status, code) == before + 1
     assert read_events("messages.inbound") == []
     rejected = [r for r in caplog.records if r.getMessage() == "request rejected"]
     assert rejected and rejected[-1].__dict__["error"] == code
     assert SECRET not in caplog.text
+
+
+def _with_messages_5(document: dict[str, Any]) -> None:
+    document["entry"][0]["changes"][0]["value"]["messages"] = 5
+
+
+def _with_a_dict_caption(document: dict[str, Any]) -> None:
+    message = document["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.update(type="image", image={"id": "1479537139650973", "caption": {"text": "hi"}})
+    del message["text"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "named"),
+    [
+        (_with_messages_5, "entry[0].changes[0].value.messages"),
+        (_with_a_dict_caption, "entry[0].changes[0].value.messages[0].image.caption"),
+    ],
+)
+def test_wrongly_typed_fields_in_a_signed_body_are_a_named_400(
+    make_client: Callable[[str], FlaskClient],
+    read_events: Callable[..., list[Any]],
+    mutate: Callable[[dict[str, Any]], None],
+    named: str,
+) -> None:
+    """Meta signed it, but a field of the wrong type is still the sender's 400, not our 500,
+    and nothing of the wrong type reaches the topic."""
+    document = payload("whatsapp", "text_message.json")
+    mutate(document)
+    body = json.dumps(document).encode()
+    client = make_client("whatsapp-webhook")
+    before = rejections(client, 400, "invalid_field")
+
+    response = client.post("/", data=body, headers=signed(body))
+
+    assert response.status_code == 400
+    assert response.content_type == "application/json"
+    assert response.json == {
+        "error": "invalid_field",
+        "message": f"field '{named}' has the wrong type",
+    }
+    assert rejections(client, 400, "invalid_field") == before + 1
+    assert read_events("messages.inbound") == []
+    assert read_events("messages.status") == []
 
 
 def test_unknown_account_is_403(make_client: Callable[[str], FlaskClient]) -> None:

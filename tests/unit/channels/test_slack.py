@@ -11,7 +11,7 @@ from cloudevents.http import CloudEvent
 
 from shared.channels import slack
 from shared.clock import frozen
-from shared.errors import ChatServiceError
+from shared.errors import BadRequest, ChatServiceError
 from shared.idempotency import DedupeKey
 from shared.ingress import Ingress
 from shared.models import Channel, InboundMessage, MediaRef, MessageKind, Sender
@@ -19,6 +19,7 @@ from shared.settings import Settings
 from shared.tenants import Secret, TenantDirectory
 from shared.web import WebRequest, WebResponse, error_response
 from tests.conftest import TENANTS, payload, payload_bytes
+from tests.unit.channels.mutate import replaced
 
 # The published vector from slack_sdk's signature tests (see the brief's protocols.md).
 VECTOR_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -290,6 +291,68 @@ def test_timestamp_that_is_not_a_time_is_refused(tenants: TenantDirectory) -> No
     assert rejected(excinfo) == (400, "invalid_field")
 
 
+@pytest.mark.parametrize(
+    ("name", "path", "value", "where"),
+    [
+        ("message_im.json", ("type",), ["event_callback"], "'type'"),
+        ("message_im.json", ("team_id",), 1, "'team_id'"),
+        ("message_im.json", ("event_id",), True, "'event_id'"),
+        ("message_im.json", ("event",), [], "'event'"),
+        ("message_im.json", ("event", "type"), {"t": "message"}, "'event.type'"),
+        ("message_im.json", ("event", "subtype"), ["file_share"], "'event.subtype'"),
+        ("message_im.json", ("event", "subtype"), {"a": 1}, "'event.subtype'"),
+        ("message_im.json", ("event", "text"), {"text": "hi"}, "'event.text'"),
+        ("message_im.json", ("event", "text"), 42, "'event.text'"),
+        ("message_im.json", ("event", "user"), ["U0CUSTOMER"], "'event.user'"),
+        ("message_im.json", ("event", "channel"), 7, "'event.channel'"),
+        ("message_im.json", ("event", "ts"), ["1749416383.000200"], "'event.ts'"),
+        ("thread_reply.json", ("event", "thread_ts"), 1749416500.0003, "'event.thread_ts'"),
+        ("thread_reply.json", ("event", "thread_ts"), ["1"], "'event.thread_ts'"),
+        ("file_share.json", ("event", "files"), {"id": "F1"}, "'event.files'"),
+        ("file_share.json", ("event", "files"), "F0INVOICE1", "'event.files'"),
+        ("file_share.json", ("event", "files", 0), "F0INVOICE1", "'event.files[0]'"),
+        ("file_share.json", ("event", "files", 0, "id"), 5, "'event.files[0].id'"),
+        ("file_share.json", ("event", "files", 1, "name"), ["a.jpg"], "'event.files[1].name'"),
+        ("file_share.json", ("event", "files", 1, "mimetype"), 1, "'event.files[1].mimetype'"),
+        (
+            "file_share.json",
+            ("event", "files", 1, "url_private"),
+            {},
+            "'event.files[1].url_private'",
+        ),
+        ("message_changed.json", ("event", "message"), "edited", "'event.message'"),
+        (
+            "message_changed.json",
+            ("event", "message", "subtype"),
+            ["file_share"],
+            "'event.message.subtype'",
+        ),
+        ("message_changed.json", ("event", "message", "text"), ["hi"], "'event.message.text'"),
+        ("message_changed.json", ("event", "message", "user"), 1, "'event.message.user'"),
+        ("message_changed.json", ("event", "message", "ts"), False, "'event.message.ts'"),
+    ],
+)
+def test_wrongly_typed_fields_are_named(
+    name: str, path: tuple[str | int, ...], value: Any, where: str, tenants: TenantDirectory
+) -> None:
+    document = replaced(payload("slack", name), path, value)
+
+    with pytest.raises(ChatServiceError) as excinfo:
+        slack.parse(document, tenants, Secret(SECRET))
+    assert rejected(excinfo) == (400, "invalid_field")
+    assert f"field {where} has the wrong type" in excinfo.value.message
+
+
+def test_absent_optional_fields_are_fine(tenants: TenantDirectory) -> None:
+    document = payload("slack", "file_share.json")
+    document["event"]["files"] = [{"id": "F0HIDDEN01", "name": None}]
+    del document["event"]["text"]
+
+    [message] = slack.parse(document, tenants, Secret(SECRET))
+    assert message.text is None
+    assert message.attachments == (MediaRef(type="file", id="F0HIDDEN01"),)
+
+
 # --- handle -----------------------------------------------------------------------------------
 
 
@@ -438,6 +501,23 @@ def test_bad_requests_are_refused_and_nothing_is_published(
 
     assert response.status == status
     assert response.body["error"] == code
+    assert producer.sent == []
+
+
+def test_wrongly_typed_event_is_a_400_that_slack_does_not_retry(
+    ingress: Ingress, producer: RecordingProducer
+) -> None:
+    document = payload("slack", "message_im.json")
+    document["event"]["subtype"] = ["message_changed"]  # unhashable: once a TypeError, a 500
+
+    response = respond(request(json.dumps(document).encode()), ingress)
+
+    assert response.status == 400
+    assert response.body == {
+        "error": "invalid_field",
+        "message": "field 'event.subtype' has the wrong type",
+    }
+    assert slack.error_headers(BadRequest("x")) == {"X-Slack-No-Retry": "1"}
     assert producer.sent == []
 
 

@@ -17,6 +17,7 @@ from shared.settings import Settings
 from shared.tenants import Secret, TelegramAccount, TenantDirectory
 from shared.web import WebRequest
 from tests.conftest import TENANTS, payload
+from tests.unit.channels.mutate import replaced
 from tests.unit.fakes import MemoryDedupe, RecordingProducer
 
 ACME_SECRET = "tg-secret-acme"
@@ -278,7 +279,7 @@ def _without(document: dict[str, Any], *path: str | int) -> dict[str, Any]:
         ("text_private.json", ("message", "chat"), "message.chat"),
         ("text_private.json", ("message", "date"), "message.date"),
         ("text_private.json", ("message", "message_id"), "message.message_id"),
-        ("photo_caption.json", ("message", "photo", 2, "file_id"), "message.photo.file_id"),
+        ("photo_caption.json", ("message", "photo", 2, "file_id"), "message.photo[2].file_id"),
         ("reply.json", ("message", "reply_to_message", "message_id"), "message.reply_to_message"),
         ("callback_query.json", ("callback_query", "from"), "callback_query.from"),
         ("callback_query.json", ("callback_query", "id"), "callback_query.id"),
@@ -301,6 +302,105 @@ def test_update_id_must_be_an_integer(acme: TelegramAccount, update_id: Any) -> 
     with pytest.raises(BadRequest) as info:
         telegram.parse(update, acme, received_at=RECEIVED_AT)
     assert info.value.code == "invalid_field"
+
+
+LOCATION = {"latitude": 51.500729, "longitude": -0.124625}
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "value", "where"),
+    [
+        ("text_private.json", ("message",), "hi", "message"),
+        ("text_private.json", ("message", "message_id"), "1201", "message.message_id"),
+        ("text_private.json", ("message", "message_id"), True, "message.message_id"),
+        ("text_private.json", ("message", "text"), {"t": "hi"}, "message.text"),
+        ("text_private.json", ("message", "text"), 42, "message.text"),
+        ("text_private.json", ("message", "date"), [1749416383], "message.date"),
+        ("text_private.json", ("message", "chat"), [], "message.chat"),
+        ("text_private.json", ("message", "chat", "id"), "123456789", "message.chat.id"),
+        ("text_private.json", ("message", "chat", "type"), ["private"], "message.chat.type"),
+        ("text_private.json", ("message", "from"), "ada", "message.from"),
+        ("text_private.json", ("message", "from", "id"), True, "message.from.id"),
+        ("text_private.json", ("message", "from", "first_name"), {"a": 1}, "from.first_name"),
+        ("text_private.json", ("message", "from", "last_name"), ["L"], "from.last_name"),
+        ("text_private.json", ("message", "from", "username"), 7, "message.from.username"),
+        ("text_private.json", ("message", "from", "is_bot"), "false", "message.from.is_bot"),
+        ("group_message.json", ("message", "message_thread_id"), "42", "message_thread_id"),
+        ("group_message.json", ("message", "message_thread_id"), {}, "message_thread_id"),
+        ("channel_post.json", ("channel_post", "sender_chat"), 1, "channel_post.sender_chat"),
+        ("channel_post.json", ("channel_post", "sender_chat", "title"), [], "sender_chat.title"),
+        ("channel_post.json", ("channel_post", "sender_chat", "username"), 1, "sender_chat.user"),
+        ("photo_caption.json", ("message", "caption"), {"text": "x"}, "message.caption"),
+        ("photo_caption.json", ("message", "caption"), ["x"], "message.caption"),
+        ("photo_caption.json", ("message", "photo"), {"file_id": "x"}, "message.photo"),
+        ("photo_caption.json", ("message", "photo", 1), "AgAC", "message.photo[1]"),
+        ("photo_caption.json", ("message", "photo", 0, "width"), "90", "message.photo[0].width"),
+        ("photo_caption.json", ("message", "photo", 3, "height"), True, "photo[3].height"),
+        ("photo_caption.json", ("message", "photo", 2, "file_id"), 5, "photo[2].file_id"),
+        ("document.json", ("message", "document"), "BQAC", "message.document"),
+        ("document.json", ("message", "document", "file_name"), ["a"], "document.file_name"),
+        ("document.json", ("message", "document", "mime_type"), 1, "document.mime_type"),
+        ("voice.json", ("message", "voice", "file_id"), ["AwAC"], "message.voice.file_id"),
+        ("location.json", ("message", "location"), [51.5, -0.12], "message.location"),
+        ("location.json", ("message", "location", "latitude"), "51.5", "location.latitude"),
+        ("location.json", ("message", "location", "longitude"), False, "location.longitude"),
+        ("location.json", ("message", "venue"), "Westminster", "message.venue"),
+        (
+            "location.json",
+            ("message", "venue"),
+            {"location": LOCATION, "title": ["Palace"]},
+            "message.venue.title",
+        ),
+        (
+            "location.json",
+            ("message", "venue"),
+            {"location": LOCATION, "address": {"line": 1}},
+            "message.venue.address",
+        ),
+        ("contact.json", ("message", "contact"), "+44", "message.contact"),
+        ("reply.json", ("message", "reply_to_message"), 1209, "message.reply_to_message"),
+        ("reply.json", ("message", "reply_to_message", "message_id"), "1209", "reply_to_message"),
+        ("callback_query.json", ("callback_query",), "rate:5", "callback_query"),
+        ("callback_query.json", ("callback_query", "data"), {"rate": 5}, "callback_query.data"),
+        ("callback_query.json", ("callback_query", "data"), 5, "callback_query.data"),
+        ("callback_query.json", ("callback_query", "id"), 4382, "callback_query.id"),
+        ("callback_query.json", ("callback_query", "from"), [], "callback_query.from"),
+        ("callback_query.json", ("callback_query", "from", "first_name"), 1, "from.first_name"),
+        ("callback_query.json", ("callback_query", "message"), "m", "callback_query.message"),
+        (
+            "callback_query.json",
+            ("callback_query", "message", "message_thread_id"),
+            [1],
+            "callback_query.message.message_thread_id",
+        ),
+        (
+            "callback_query.json",
+            ("callback_query", "message", "chat", "type"),
+            {},
+            "callback_query.message.chat.type",
+        ),
+    ],
+)
+def test_wrongly_typed_fields_are_named(
+    acme: TelegramAccount, name: str, path: tuple[str | int, ...], value: Any, where: str
+) -> None:
+    update = replaced(payload("telegram", name), path, value)
+    with pytest.raises(BadRequest) as info:
+        telegram.parse(update, acme, received_at=RECEIVED_AT)
+    assert info.value.code == "invalid_field"
+    assert where in info.value.message
+    assert info.value.message.endswith("has the wrong type")
+
+
+def test_absent_optional_fields_are_fine(acme: TelegramAccount) -> None:
+    update = payload("telegram", "photo_caption.json")
+    update["message"]["from"] = {"id": 123456789, "first_name": None, "username": "ada_l"}
+    update["message"]["photo"] = [{"file_id": "small"}, {"file_id": "big", "width": 2}]
+    del update["message"]["caption"]
+    [message] = telegram.parse(update, acme, received_at=RECEIVED_AT)
+    assert message.sender == Sender(id="123456789", name="ada_l")
+    assert message.text is None
+    assert message.attachments == (MediaRef(type="image", id="small"),)  # no height: no area
 
 
 # --- handle -----------------------------------------------------------------------------------
@@ -423,6 +523,20 @@ def test_handle_rejects_malformed_json(ingress: Ingress, body: bytes) -> None:
     with pytest.raises(BadRequest) as info:
         telegram.handle(request(body), ingress)
     assert info.value.code == "malformed_json"
+
+
+def test_handle_answers_a_wrongly_typed_field_with_400(
+    ingress: Ingress, producer: RecordingProducer
+) -> None:
+    update = payload("telegram", "photo_caption.json")
+    update["message"]["photo"][0]["width"] = "90"  # once a TypeError in max(): a 500
+    with pytest.raises(BadRequest) as info:
+        telegram.handle(request(json.dumps(update).encode()), ingress)
+    assert (info.value.code, info.value.message) == (
+        "invalid_field",
+        "field 'message.photo[0].width' has the wrong type",
+    )
+    assert producer.published == []
 
 
 def test_secret_is_checked_before_the_body_is_parsed(ingress: Ingress) -> None:

@@ -293,6 +293,9 @@ def test_routes_and_methods(ingress: Ingress) -> None:
     assert respond(post("/replies", {}), ingress).status == 404
 
 
+IMAGE = {"type": "image", "url": "https://a.example/b.jpg"}
+
+
 @pytest.mark.parametrize(
     ("body", "code", "named"),
     [
@@ -326,6 +329,39 @@ def test_routes_and_methods(ingress: Ingress) -> None:
             "missing_field",
             "attachments[0].url",
         ),
+        # Wrongly typed values: a 400 naming the field, never a 500 or a non-string downstream.
+        ({"client_message_id": True, "text": "hi"}, "invalid_field", "client_message_id"),
+        ({"client_message_id": ["m1"], "text": "hi"}, "invalid_field", "client_message_id"),
+        ({"client_message_id": "m1", "text": {"body": "hi"}}, "invalid_field", "text"),
+        ({"client_message_id": "m1", "text": 5}, "invalid_field", "text"),
+        ({"client_message_id": "m1", "text": True}, "invalid_field", "text"),
+        ({"client_message_id": "m1", "attachments": "a.jpg"}, "invalid_field", "attachments"),
+        ({"client_message_id": "m1", "attachments": [5]}, "invalid_field", "attachments[0]"),
+        (
+            {"client_message_id": "m1", "attachments": ["https://a.example/b.jpg"]},
+            "invalid_field",
+            "attachments[0]",
+        ),
+        (
+            {"client_message_id": "m1", "attachments": [{"type": ["image"], "url": "https://a/b"}]},
+            "invalid_field",
+            "attachments[0].type",
+        ),
+        (
+            {"client_message_id": "m1", "attachments": [{"type": "image", "url": 5}]},
+            "invalid_field",
+            "attachments[0].url",
+        ),
+        (
+            {"client_message_id": "m1", "attachments": [IMAGE | {"mime_type": 5}]},
+            "invalid_field",
+            "attachments[0].mime_type",
+        ),
+        (
+            {"client_message_id": "m1", "attachments": [IMAGE | {"filename": {"a": 1}}]},
+            "invalid_field",
+            "attachments[0].filename",
+        ),
     ],
 )
 def test_parse_message_rejects(body: dict[str, Any], code: str, named: str) -> None:
@@ -352,6 +388,13 @@ def test_parse_message_accepts_the_limits() -> None:
         ({"site_key": "s", "visitor_id": "a b"}, "invalid_field", "visitor_id"),
         ({"site_key": "s", "name": ""}, "invalid_field", "name"),
         ({"site_key": "s", "name": "n" * 129}, "invalid_field", "name"),
+        ({"site_key": ["site-acme"]}, "invalid_field", "site_key"),
+        ({"site_key": "s", "visitor_id": 7}, "invalid_field", "visitor_id"),
+        ({"site_key": "s", "visitor_id": True}, "invalid_field", "visitor_id"),
+        ({"site_key": "s", "visitor_id": ["v"]}, "invalid_field", "visitor_id"),
+        ({"site_key": "s", "name": {"first": "Ada"}}, "invalid_field", "name"),
+        ({"site_key": "s", "name": ["Ada"]}, "invalid_field", "name"),
+        ({"site_key": "s", "name": 5}, "invalid_field", "name"),
     ],
 )
 def test_parse_session_rejects(body: dict[str, Any], code: str, named: str) -> None:
@@ -359,6 +402,21 @@ def test_parse_session_rejects(body: dict[str, Any], code: str, named: str) -> N
         webchat.parse_session(body)
     assert info.value.code == code
     assert f"'{named}'" in info.value.message
+
+
+def test_wrongly_typed_fields_are_a_400_on_both_routes(
+    ingress: Ingress, producer: RecordingProducer
+) -> None:
+    session = respond(post("/sessions", {"site_key": "site-acme", "name": {"a": 1}}), ingress)
+    assert (session.status, session.body["error"]) == (400, "invalid_field")
+    assert "'name'" in session.body["message"]
+
+    token = start(ingress)["token"]
+    body = {"client_message_id": "m1", "attachments": [["https://a.example/b.jpg"]]}
+    message = send(ingress, token, body)
+    assert (message.status, message.body["error"]) == (400, "invalid_field")
+    assert "'attachments[0]'" in message.body["message"]
+    assert producer.published == []
 
 
 def test_session_does_not_need_the_broker(tenants: TenantDirectory) -> None:

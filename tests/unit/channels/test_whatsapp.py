@@ -14,6 +14,7 @@ from shared.settings import Settings
 from shared.tenants import Secret, TenantDirectory
 from shared.web import WebRequest
 from tests.conftest import payload, payload_bytes
+from tests.unit.channels.mutate import replaced
 from tests.unit.fakes import MemoryDedupe, RecordingProducer
 
 ACME = Secret("wa-app-secret-acme")
@@ -240,3 +241,141 @@ def test_handle_routes_and_methods(tenants: TenantDirectory) -> None:
         whatsapp.handle(WebRequest("POST", "/elsewhere", {}, b""), ingress)
     query = {"hub.mode": "subscribe", "hub.verify_token": "wa-verify-globex", "hub.challenge": "c"}
     assert whatsapp.handle(WebRequest("GET", "/", {}, b"", query), ingress).body == "c"
+
+
+# Every place the parser reads a value, given a value of the wrong type. Meta signs what it
+# sends, so these would only come from a bug on either side; each must be a 400 naming the
+# field, never a 500, and never an event with (say) a dict where a caption should be.
+VALUE = ("entry", 0, "changes", 0, "value")
+AT = "entry[0].changes[0].value"
+MSG = (*VALUE, "messages")
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "value", "where"),
+    [
+        ("text_message.json", ("entry", 0), [], "entry[0]"),
+        ("text_message.json", ("entry", 0, "changes", 0), "messages", "entry[0].changes[0]"),
+        ("text_message.json", (*VALUE, "metadata"), [], f"{AT}.metadata"),
+        ("text_message.json", (*VALUE, "metadata", "phone_number_id"), 1065, "phone_number_id"),
+        ("text_message.json", (*VALUE, "messages"), 5, f"{AT}.messages"),
+        ("text_message.json", (*VALUE, "messages"), {"id": "x"}, f"{AT}.messages"),
+        ("text_message.json", (*VALUE, "messages"), "hello", f"{AT}.messages"),
+        ("text_message.json", (*MSG, 0), "hello", f"{AT}.messages[0]"),
+        ("text_message.json", (*VALUE, "statuses"), 5, f"{AT}.statuses"),
+        ("text_message.json", (*VALUE, "contacts"), {"wa_id": "1"}, f"{AT}.contacts"),
+        ("text_message.json", (*VALUE, "contacts", 0), ["x"], f"{AT}.contacts[0]"),
+        ("text_message.json", (*VALUE, "contacts", 0, "wa_id"), 1650, "contacts[0].wa_id"),
+        ("text_message.json", (*VALUE, "contacts", 0, "profile"), "Sheena", "contacts[0].profile"),
+        (
+            "text_message.json",
+            (*VALUE, "contacts", 0, "profile", "name"),
+            {"first": "Sheena"},
+            "contacts[0].profile.name",
+        ),
+        ("text_message.json", (*MSG, 0, "id"), True, "messages[0].id"),
+        ("text_message.json", (*MSG, 0, "from"), 16505551234, "messages[0].from"),
+        ("text_message.json", (*MSG, 0, "type"), ["text"], "messages[0].type"),
+        ("text_message.json", (*MSG, 0, "timestamp"), [1], "messages[0].timestamp"),
+        ("text_message.json", (*MSG, 0, "text"), "hello", "messages[0].text"),
+        ("text_message.json", (*MSG, 0, "text", "body"), ["hi"], "messages[0].text.body"),
+        ("text_message.json", (*MSG, 0, "context"), "wamid.X", "messages[0].context"),
+        ("all_message_types.json", (*MSG, 15, "context", "id"), 5, "messages[15].context.id"),
+        ("all_message_types.json", (*MSG, 1, "image"), "img", "messages[1].image"),
+        ("all_message_types.json", (*MSG, 1, "image", "id"), 1479, "messages[1].image.id"),
+        ("all_message_types.json", (*MSG, 1, "image", "caption"), {"t": 1}, "image.caption"),
+        ("all_message_types.json", (*MSG, 1, "image", "mime_type"), 5, "image.mime_type"),
+        ("all_message_types.json", (*MSG, 1, "image", "sha256"), ["a"], "image.sha256"),
+        ("all_message_types.json", (*MSG, 4, "document", "filename"), ["a"], "document.filename"),
+        ("all_message_types.json", (*MSG, 6, "location", "latitude"), "37.4", "location.latitude"),
+        ("all_message_types.json", (*MSG, 6, "location", "longitude"), True, "location.longitude"),
+        ("all_message_types.json", (*MSG, 6, "location", "name"), 1, "location.name"),
+        ("all_message_types.json", (*MSG, 6, "location", "address"), {}, "location.address"),
+        ("all_message_types.json", (*MSG, 7, "contacts"), {"name": "B"}, "messages[7].contacts"),
+        ("all_message_types.json", (*MSG, 7, "contacts", 0), "Barbara", "messages[7].contacts[0]"),
+        ("all_message_types.json", (*MSG, 8, "interactive"), "yes", "messages[8].interactive"),
+        ("all_message_types.json", (*MSG, 8, "interactive", "type"), ["a"], "interactive.type"),
+        (
+            "all_message_types.json",
+            (*MSG, 8, "interactive", "button_reply"),
+            "opt-yes",
+            "messages[8].interactive.button_reply",
+        ),
+        (
+            "all_message_types.json",
+            (*MSG, 8, "interactive", "button_reply", "title"),
+            {"text": "Yes"},
+            "messages[8].interactive.button_reply.title",
+        ),
+        (
+            "all_message_types.json",
+            (*MSG, 9, "interactive", "list_reply", "id"),
+            2,
+            "messages[9].interactive.list_reply.id",
+        ),
+        ("all_message_types.json", (*MSG, 10, "button"), ["STOP"], "messages[10].button"),
+        ("all_message_types.json", (*MSG, 10, "button", "text"), ["Stop"], "button.text"),
+        ("all_message_types.json", (*MSG, 10, "button", "payload"), {"p": 1}, "button.payload"),
+        ("all_message_types.json", (*MSG, 11, "reaction", "emoji"), 1, "reaction.emoji"),
+        ("all_message_types.json", (*MSG, 11, "reaction", "message_id"), [], "message_id"),
+        ("all_message_types.json", (*MSG, 12, "order"), [], "messages[12].order"),
+        ("all_message_types.json", (*MSG, 13, "system", "body"), {}, "messages[13].system.body"),
+        ("statuses.json", (*VALUE, "statuses", 0), "sent", f"{AT}.statuses[0]"),
+        ("statuses.json", (*VALUE, "statuses", 0, "status"), ["sent"], "statuses[0].status"),
+        ("statuses.json", (*VALUE, "statuses", 0, "id"), False, "statuses[0].id"),
+        ("statuses.json", (*VALUE, "statuses", 0, "recipient_id"), 1650, "recipient_id"),
+        ("statuses.json", (*VALUE, "statuses", 3, "errors"), "boom", "statuses[3].errors"),
+        ("statuses.json", (*VALUE, "statuses", 3, "errors"), {"code": 1}, "statuses[3].errors"),
+        ("statuses.json", (*VALUE, "statuses", 3, "errors", 0), 131047, "statuses[3].errors[0]"),
+    ],
+)
+def test_wrongly_typed_fields_are_named(
+    tenants: TenantDirectory, name: str, path: tuple[str | int, ...], value: object, where: str
+) -> None:
+    document = replaced(payload("whatsapp", name), path, value)
+    with pytest.raises(BadRequest) as info:
+        whatsapp.parse(document, tenants, ACME)
+    assert info.value.code == "invalid_field"
+    assert where in info.value.message
+    assert info.value.message.endswith("has the wrong type")
+
+
+def test_absent_optional_fields_are_fine(tenants: TenantDirectory) -> None:
+    document = payload("whatsapp", "all_message_types.json")
+    value = document["entry"][0]["changes"][0]["value"]
+    del value["contacts"]
+    value["messages"][1]["image"] = {"id": "1479537139650973", "caption": None}
+    value["statuses"] = None
+    items = whatsapp.parse(document, tenants, ACME)
+    image = items[1]
+    assert isinstance(image, InboundMessage) and image.sender.name is None
+    assert image.text is None and image.attachments[0].mime_type is None
+
+
+def test_handle_answers_an_unforeseen_shape_with_400(
+    tenants: TenantDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The safety net: an error the field checks did not foresee is still the caller's 400."""
+
+    def broken(*args: object) -> list[InboundMessage]:
+        raise TypeError("unhashable type: 'list'")
+
+    producer = RecordingProducer()
+    monkeypatch.setattr(whatsapp, "parse", broken)
+    with pytest.raises(BadRequest) as info:
+        whatsapp.handle(
+            _post(payload_bytes("whatsapp", "text_message.json")), _ingress(tenants, producer)
+        )
+    assert info.value.code == "invalid_payload"
+    assert info.value.message == "payload has an unexpected shape: TypeError"
+    assert producer.published == []
+
+
+def test_handle_lets_named_errors_through_the_safety_net(tenants: TenantDirectory) -> None:
+    document = payload("whatsapp", "text_message.json")
+    document["entry"][0]["changes"][0]["value"]["messages"] = 5
+    body = json.dumps(document).encode()
+    with pytest.raises(BadRequest) as info:
+        whatsapp.handle(_post(body), _ingress(tenants, RecordingProducer()))
+    assert info.value.code == "invalid_field"
+    assert "entry[0].changes[0].value.messages" in info.value.message
