@@ -1,0 +1,187 @@
+"""Consumers: plain readers for tools and tests, and a consumer-group member with manual
+commits for the local KafkaSource dispatcher."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from shared.kafka.records import ConsumedRecord, Partition, TimedRecord
+
+
+def read_topic(
+    brokers: Sequence[str], topic: str, *, min_records: int = 0, timeout_s: float = 5.0
+) -> list[ConsumedRecord]:
+    """Every record on ``topic`` from the beginning, without a consumer group (tools, tests).
+
+    Polls until ``min_records`` are read or ``timeout_s`` passes; with ``min_records=0`` it
+    reads until one poll comes back empty.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=list(brokers),
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+        consumer_timeout_ms=int(timeout_s * 1000),
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        records: list[ConsumedRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=200)
+            for messages in batch.values():
+                records.extend(
+                    ConsumedRecord(
+                        m.topic, m.partition, m.offset, m.key, dict(m.headers or []), m.value
+                    )
+                    for m in messages
+                )
+            if min_records and len(records) >= min_records:
+                break
+            if not min_records and not batch:
+                break
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()
+
+
+def follow_topics(
+    brokers: Sequence[str],
+    topics: Sequence[str],
+    on_record: Callable[[ConsumedRecord], None],
+    stop: threading.Event,
+    *,
+    from_beginning: bool = True,
+) -> None:
+    """Hand every record arriving on ``topics`` to ``on_record`` until ``stop`` is set.
+
+    No consumer group and no commits (a watching tool, not a processor). Starts at the
+    beginning or at the end of each partition; Tansu reports the end as the first offset of
+    the last batch + 1, so on Tansu "the end" may replay a few records — fine for watching.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=list(brokers),
+        client_id="chat-service-watch",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
+    try:
+        assigned = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(assigned)
+        if from_beginning:
+            consumer.seek_to_beginning(*assigned)
+        else:
+            consumer.seek_to_end(*assigned)
+        while not stop.is_set():
+            for messages in consumer.poll(timeout_ms=200).values():
+                for m in messages:
+                    on_record(
+                        ConsumedRecord(
+                            m.topic, m.partition, m.offset, m.key, dict(m.headers or []), m.value
+                        )
+                    )
+    finally:
+        consumer.close()
+
+
+class GroupConsumer:
+    """One member of a consumer group on ``topics``, committing only what it is told to.
+
+    Settings for a quick group join and low latency on Tansu (with default settings a join
+    takes ~23 s, and the broker does not wake waiting fetches). ``initial_offset`` applies only
+    to a group without a committed offset; Tansu breaks ``latest``, so use ``earliest`` there.
+    ``on_revoked`` runs inside :meth:`poll` when a rebalance takes partitions away: every
+    partition's work must be finished (or abandoned) before it returns.
+    """
+
+    def __init__(
+        self,
+        brokers: Sequence[str],
+        group_id: str,
+        topics: Sequence[str],
+        *,
+        client_id: str,
+        initial_offset: str = "earliest",
+        on_revoked: Callable[[list[Partition]], None] | None = None,
+    ) -> None:
+        from kafka import KafkaConsumer
+        from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                if on_revoked is not None:
+                    on_revoked([(tp.topic, tp.partition) for tp in revoked])
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                pass
+
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=list(brokers),
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset=initial_offset,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=1000,
+            fetch_max_wait_ms=20,
+            max_poll_records=100,
+        )
+        self._consumer.subscribe(list(topics), listener=_Listener())
+
+    def poll(self, timeout_s: float) -> dict[Partition, list[TimedRecord]]:
+        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000))
+        return {
+            (tp.topic, tp.partition): [
+                TimedRecord(
+                    m.topic,
+                    m.partition,
+                    m.offset,
+                    m.key,
+                    dict(m.headers or []),
+                    m.value,
+                    m.timestamp or 0,
+                )
+                for m in messages
+            ]
+            for tp, messages in batches.items()
+        }
+
+    def pause(self, partition: Partition) -> None:
+        from kafka import TopicPartition
+
+        self._consumer.pause(TopicPartition(*partition))
+
+    def resume(self, partition: Partition) -> None:
+        from kafka import TopicPartition
+
+        self._consumer.resume(TopicPartition(*partition))
+
+    def commit(self, next_offsets: dict[Partition, int]) -> None:
+        """Commit ``next_offsets`` (the offset to read next = last handled + 1) synchronously."""
+        from kafka import TopicPartition
+        from kafka.structs import OffsetAndMetadata
+
+        if next_offsets:
+            self._consumer.commit(
+                {
+                    TopicPartition(*partition): OffsetAndMetadata(offset, "", -1)
+                    for partition, offset in next_offsets.items()
+                }
+            )
+
+    def close(self) -> None:
+        # No autocommit: only what the caller committed counts.
+        self._consumer.close(autocommit=False)
