@@ -20,6 +20,7 @@ from shared import events, metrics
 from shared.clock import Clock, system_clock
 from shared.idempotency import DedupeKey, Deduplicator, dedupe_key
 from shared.models import InboundMessage, StatusUpdate
+from shared.ratelimit import Decision, RateLimiter
 from shared.settings import Settings, get_settings
 from shared.tenants import TenantDirectory, get_directory
 
@@ -48,6 +49,10 @@ class PublishReport:
         return "duplicate" if self.duplicates else "ignored"
 
 
+class Limiter(Protocol):
+    def check(self, tenant_id: str, channel: str, user_id: str) -> Decision: ...
+
+
 @dataclass
 class Ingress:
     settings: Settings
@@ -55,6 +60,7 @@ class Ingress:
     producer: Producer
     dedupe: Dedupe
     clock: Clock = system_clock
+    session_limiter: Limiter | None = None  # web chat sessions per site and per client
 
     def publish(
         self, channel: str, items: Sequence[InboundMessage | StatusUpdate], *, ttl_s: int
@@ -107,6 +113,12 @@ def get_ingress() -> Ingress:
         tenants=get_directory(),
         producer=EventProducer(settings),
         dedupe=Deduplicator(settings.redis_url),
+        session_limiter=RateLimiter(
+            settings.redis_url,
+            tenant_per_min=settings.webchat_sessions_per_site_per_min,
+            user_per_min=settings.webchat_sessions_per_client_per_min,
+            prefix="sessions",
+        ),
     )
 
 

@@ -64,8 +64,10 @@ class RateLimiter:
         tenant_per_min: int,
         user_per_min: int,
         clock: Clock = system_clock,
+        prefix: str = "ratelimit",
     ) -> None:
         self._url = redis_url
+        self._prefix = prefix
         self._tenant_limit = tenant_per_min
         self._user_limit = user_per_min
         self._clock = clock
@@ -78,8 +80,8 @@ class RateLimiter:
         now = self._clock()
         window = int(now // WINDOW_S)
         keys = [
-            f"ratelimit:tenant:{tenant_id}:{window}",
-            f"ratelimit:user:{tenant_id}:{channel}:{user_id}:{window}",
+            f"{self._prefix}:tenant:{tenant_id}:{window}",
+            f"{self._prefix}:user:{tenant_id}:{channel}:{user_id}:{window}",
         ]
         try:
             scope_index, _count = self._check_and_count()(

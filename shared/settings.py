@@ -45,6 +45,9 @@ class Settings:
     # Rate limits per minute (0 = unlimited).
     tenant_rate_limit_per_min: int = 600
     user_rate_limit_per_min: int = 20
+    # Web chat sessions are issued to anonymous visitors: limit them per site and per client.
+    webchat_sessions_per_site_per_min: int = 600
+    webchat_sessions_per_client_per_min: int = 10
     # Channel API base URLs (the local stack and the tests point these at the sandbox).
     whatsapp_api_base: str = "https://graph.facebook.com/v21.0"
     slack_api_base: str = "https://slack.com/api"
@@ -129,6 +132,17 @@ class Settings:
             ),
             user_rate_limit_per_min=int(
                 number("USER_RATE_LIMIT_PER_MIN", default.user_rate_limit_per_min)
+            ),
+            webchat_sessions_per_site_per_min=int(
+                number(
+                    "WEBCHAT_SESSIONS_PER_SITE_PER_MIN", default.webchat_sessions_per_site_per_min
+                )
+            ),
+            webchat_sessions_per_client_per_min=int(
+                number(
+                    "WEBCHAT_SESSIONS_PER_CLIENT_PER_MIN",
+                    default.webchat_sessions_per_client_per_min,
+                )
             ),
             whatsapp_api_base=text("WHATSAPP_API_BASE", default.whatsapp_api_base).rstrip("/"),
             slack_api_base=text("SLACK_API_BASE", default.slack_api_base).rstrip("/"),

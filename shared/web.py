@@ -39,6 +39,7 @@ class WebRequest:
     headers: Mapping[str, str]
     body: bytes
     query: Mapping[str, str] = field(default_factory=dict)
+    client: str = ""  # the caller's address as our own ingress proxy saw it
 
     def header(self, name: str) -> str | None:
         """A header by name, case-insensitively (HTTP header names are)."""
@@ -130,7 +131,16 @@ def _to_web_request(request: flask.Request) -> WebRequest:
         headers=dict(request.headers.items()),
         body=_read_body(request.environ, request.content_length, get_settings().max_body_bytes),
         query={k: v for k, v in request.args.items()},
+        client=_client_address(request),
     )
+
+
+def _client_address(request: flask.Request) -> str:
+    """The last ``X-Forwarded-For`` hop: the one the cluster's ingress proxy appended (the
+    earlier ones are whatever the caller wrote), else the socket's peer."""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    return hops[-1] if hops else (request.remote_addr or "")
 
 
 def _read_body(environ: dict[str, Any], declared: int | None, limit: int) -> bytes:

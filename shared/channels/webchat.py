@@ -32,7 +32,7 @@ from shared.channels._payload import (
     typed,
 )
 from shared.channels.webchat_tokens import VisitorClaims
-from shared.errors import BadRequest, ChatServiceError, Forbidden, NotFound
+from shared.errors import BadRequest, ChatServiceError, Forbidden, NotFound, RateLimited
 from shared.ingress import Ingress
 from shared.models import Channel, InboundMessage, MediaRef, MessageKind, Sender
 from shared.tenants import TenantDirectory, WebchatAccount
@@ -182,6 +182,15 @@ def start_session(request: WebRequest, ingress: Ingress) -> WebResponse:
     if account is None:
         raise Forbidden(f"unknown site_key {session.site_key}", code="unknown_account")
     cors = cors_headers(request.header("Origin"), account)
+    if ingress.session_limiter is not None:
+        # Anyone may ask for a session, with any visitor id: without this, one script could
+        # mint sessions (and so per-user message budgets) without end.
+        decision = ingress.session_limiter.check(account.site_key, CHANNEL, request.client)
+        if not decision.allowed:
+            raise RateLimited(
+                f"too many new sessions ({decision.scope} limit)",
+                retry_after_s=decision.retry_after_s,
+            )
     issued = webchat_tokens.issue(
         account,
         now=ingress.clock(),

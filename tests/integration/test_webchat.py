@@ -188,3 +188,31 @@ def test_routes_and_methods(make_client: Client) -> None:
     client = make_client("webchat")
     assert client.get("/sessions").status_code == 405
     assert client.post("/replies", json=payload("webchat", "session.json")).status_code == 404
+
+
+def test_sessions_are_limited_per_client_and_per_site(
+    make_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.integration.conftest import reset_process_caches
+
+    monkeypatch.setenv("WEBCHAT_SESSIONS_PER_CLIENT_PER_MIN", "3")
+    monkeypatch.setenv("WEBCHAT_SESSIONS_PER_SITE_PER_MIN", "5")
+    reset_process_caches()
+    client = make_client("webchat")
+    body = payload_bytes("webchat", "session.json")
+
+    def new_session(address: str) -> Any:
+        # The last X-Forwarded-For hop is the one our ingress proxy appends.
+        return client.post(
+            "/sessions", data=body, headers={"X-Forwarded-For": f"198.51.100.9, {address}"}
+        )
+
+    first = [new_session("203.0.113.1").status_code for _ in range(4)]
+    assert first == [201, 201, 201, 429]
+    refused = new_session("203.0.113.1")
+    assert error_of(refused) == (429, "rate_limited")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+    # Another client still gets sessions, until the site's own limit is reached.
+    other = [new_session("203.0.113.2").status_code for _ in range(3)]
+    assert other == [201, 201, 429]
