@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e lint format ci clean
+.PHONY: install run test test-unit test-integration test-e2e bench lint format ci clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -32,6 +32,10 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+## Cold start, import time and throughput as ratios against a bare functions-framework function.
+bench: $(STAMP)
+	$(BIN)/python scripts/bench/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
