@@ -19,8 +19,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from shared.channels._payload import rfc3339
 from shared.errors import Unauthorized, describe
 from shared.tenants import TenantDirectory, WebchatAccount
@@ -66,6 +64,8 @@ def issue(
     conversation_id: str | None = None,
 ) -> IssuedToken:
     """A token for a new (or the given) conversation of ``visitor_id`` on ``account``'s site."""
+    import jwt
+
     issued_at = int(now)
     claims = VisitorClaims(
         tenant_id=account.tenant_id,
@@ -109,6 +109,8 @@ def verify(token: str, tenants: TenantDirectory, *, now: float) -> VisitorClaims
     Raises :class:`Unauthorized` with code ``token_expired`` (the widget should start a new
     session) or ``invalid_token`` (anything else: tampered, wrong key, algorithm or claims).
     """
+    import jwt  # lazy: pyjwt pulls in cryptography, ~30 ms of cold start
+
     account = _account_for(token, tenants)
     try:
         claims = jwt.decode(
@@ -133,6 +135,8 @@ def verify(token: str, tenants: TenantDirectory, *, now: float) -> VisitorClaims
 
 def _account_for(token: str, tenants: TenantDirectory) -> WebchatAccount:
     """The account named by the token's (not yet trusted) ``site`` claim: it only picks the key."""
+    import jwt
+
     try:
         unverified = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError as exc:
