@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.devstack.functions import log_tail
+from shared.devstack.functions import log_tail, serve_command
 
 HOST = "127.0.0.1"
 HEAVY_MODULES = ("kafka", "pymongo", "grpc", "redis", "httpx")
@@ -81,19 +81,7 @@ class Running:
 
 def start(target: Target, port: int, env: Mapping[str, str], log_dir: Path) -> Running:
     log_path = log_dir / f"{target.name}.log"
-    args = [
-        sys.executable,
-        "-m",
-        "functions_framework",
-        "--source",
-        str(target.source),
-        "--target",
-        "handle",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-    ]
+    args = serve_command(target.source, port)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             args,

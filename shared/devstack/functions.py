@@ -110,16 +110,15 @@ class FunctionProcess:
         self.proc.wait(timeout=5)
 
 
-def start(
-    name: str, port: int, root: Path, env: Mapping[str, str], log_dir: Path
-) -> FunctionProcess:
-    log_path = log_dir / f"{name}.log"
-    args = [
+def serve_command(source: Path, port: int) -> list[str]:
+    """How a function's container serves it: gunicorn via functions-framework, no ``--debug``
+    (its reloader would double the cold start)."""
+    return [
         sys.executable,
         "-m",
         "functions_framework",
         "--source",
-        str(root / "functions" / name / "main.py"),
+        str(source),
         "--target",
         "handle",
         "--host",
@@ -127,6 +126,13 @@ def start(
         "--port",
         str(port),
     ]
+
+
+def start(
+    name: str, port: int, root: Path, env: Mapping[str, str], log_dir: Path
+) -> FunctionProcess:
+    log_path = log_dir / f"{name}.log"
+    args = serve_command(root / "functions" / name / "main.py", port)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             args,
