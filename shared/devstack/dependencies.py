@@ -97,39 +97,49 @@ def redis(
 def mcp_engine(
     env: Mapping[str, str], root: Path, log_dir: Path, standard_ports: bool
 ) -> Dependency:
-    if env.get("MCP_ENGINE_URL", "").strip():
-        url = env["MCP_ENGINE_URL"].strip()
-        return Dependency("mcp-engine", url, False, "from MCP_ENGINE_URL", essential=False)
-    log_path = log_dir / "mcp-engine.log"
-    with _explained("MCP engine", log_path):
-        server = servers.start_module(
-            "mcp-engine",
-            "shared.refservers.mcp_engine",
-            _port(MCP_ENGINE_PORT, standard_ports),
-            log_path,
-            root=root,
-        )
     note = "reference server, rules in shared/bot/default_rules.json"
-    return Dependency("mcp-engine", server.url, True, note, server, essential=False)
+    return _grpc_service(
+        "mcp-engine", "MCP engine", "MCP_ENGINE_URL", MCP_ENGINE_PORT, note,
+        env, root, log_dir, standard_ports,
+    )  # fmt: skip
 
 
 def security_hub(
     env: Mapping[str, str], root: Path, log_dir: Path, standard_ports: bool
 ) -> Dependency:
-    if env.get("SECURITY_HUB_URL", "").strip():
-        url = env["SECURITY_HUB_URL"].strip()
-        return Dependency("security-hub", url, False, "from SECURITY_HUB_URL", essential=False)
-    log_path = log_dir / "security-hub.log"
-    with _explained("Security Hub", log_path):
+    note = "reference server, PII redaction, no blocklist"
+    return _grpc_service(
+        "security-hub", "Security Hub", "SECURITY_HUB_URL", SECURITY_HUB_PORT, note,
+        env, root, log_dir, standard_ports,
+    )  # fmt: skip
+
+
+def _grpc_service(
+    name: str,
+    label: str,
+    env_var: str,
+    preferred_port: int,
+    note: str,
+    env: Mapping[str, str],
+    root: Path,
+    log_dir: Path,
+    standard_ports: bool,
+) -> Dependency:
+    """The service at ``env_var`` if set, else its reference server (``shared.refservers``).
+    Not essential: the stack keeps running without it (the bot falls back, or retries)."""
+    url = env.get(env_var, "").strip()
+    if url:
+        return Dependency(name, url, False, f"from {env_var}", essential=False)
+    log_path = log_dir / f"{name}.log"
+    with _explained(label, log_path):
         server = servers.start_module(
-            "security-hub",
-            "shared.refservers.security_hub",
-            _port(SECURITY_HUB_PORT, standard_ports),
+            name,
+            f"shared.refservers.{name.replace('-', '_')}",
+            _port(preferred_port, standard_ports),
             log_path,
             root=root,
         )
-    note = "reference server, PII redaction, no blocklist"
-    return Dependency("security-hub", server.url, True, note, server, essential=False)
+    return Dependency(name, server.url, True, note, server, essential=False)
 
 
 def sandbox(root: Path, log_dir: Path, standard_ports: bool) -> Dependency:
