@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e bench lint format ci clean
+.PHONY: install run test deploy-check test-unit test-integration test-e2e bench lint format ci clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -20,9 +20,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m shared.devstack
 
-## Everything needed, then the whole suite (unit, integration, end-to-end).
-test: $(STAMP)
+## Everything needed, then the deployment checks and the whole suite (unit, integration, e2e).
+test: $(STAMP) deploy-check
 	$(BIN)/python -m pytest
+
+## The Knative bundle as a cluster would check it: every overlay valid, every broken fixture
+## rejected (KNATIVE_CRDS_DIR: the Knative CRDs, default ../shared/knative-crds).
+deploy-check: $(STAMP)
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/python -m shared.deploy check
+	$(BIN)/python -m shared.deploy expect-broken tests/data/deploy/broken/*/
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit

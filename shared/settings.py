@@ -2,58 +2,223 @@
 
 No other module reads ``os.environ``; they take a :class:`Settings` (usually via
 :func:`get_settings`) so tests can build one by hand.
+
+Each setting is named once: a field declared with :func:`setting` carries its environment
+variable, its default, whether it is secret and what it means. :meth:`Settings.from_env` reads
+the fields, the README's table is printed from them (``python -m shared.settings``) and the
+deployment checks compare the Knative Services' environment with them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, get_type_hints
 
 MIB = 1024 * 1024
 
 
+def setting(
+    default: Any,
+    env: str,
+    meaning: str,
+    *,
+    group: str,
+    also: tuple[str, ...] = (),
+    secret: bool = False,
+    optional: bool = False,
+    normalise: Callable[[Any], Any] | None = None,
+) -> Any:
+    """A settings field. ``env`` (then ``also``) is read. ``group`` names what the setting
+    configures (``kafka``, ``mongodb``, …): a function that uses the group needs the setting set
+    in its deployment, unless it is ``optional``. ``secret`` values come from a Secret."""
+    metadata = {
+        "env": (env, *also),
+        "meaning": meaning,
+        "group": group,
+        "secret": secret,
+        "optional": optional,
+        "normalise": normalise,
+    }
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _api_base(value: str) -> str:
+    return value.rstrip("/")
+
+
 @dataclass(frozen=True)
 class Settings:
-    service_name: str = "chat-service"
-    topic_prefix: str = "chatbot.platform"
-    kafka_brokers: tuple[str, ...] = ("127.0.0.1:9092",)
+    # Knative sets K_SERVICE to the Service's name (it is reserved: a manifest cannot set it).
+    service_name: str = setting(
+        "chat-service",
+        "K_SERVICE",
+        "the function's name in logs (Knative sets `K_SERVICE`; else `SERVICE_NAME`)",
+        also=("SERVICE_NAME",),
+        group="core",
+        optional=True,
+    )
+    topic_prefix: str = setting(
+        "chatbot.platform",
+        "TOPIC_PREFIX",
+        "topic names are `<prefix>.messages.inbound` etc. (the KafkaSources name the default ones)",
+        group="kafka",
+    )
+    kafka_brokers: tuple[str, ...] = setting(
+        ("127.0.0.1:9092",), "KAFKA_BROKERS", "bootstrap servers, comma-separated", group="kafka"
+    )
     # Upper bound on how long an ingress request waits for Kafka's acknowledgement; under
     # Slack's 3-second ack deadline, so a slow broker is a 503 (retried), not a Slack timeout.
-    kafka_ack_timeout_s: float = 2.5
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
-    mongodb_database: str = "chat_service"
+    kafka_ack_timeout_s: float = setting(
+        2.5,
+        "KAFKA_ACK_TIMEOUT_S",
+        "longest a webhook waits for Kafka's acknowledgement before answering 503 "
+        "(under Slack's 3 s)",
+        group="kafka",
+    )
+    redis_url: str = setting(
+        "redis://127.0.0.1:6379/0",
+        "REDIS_URL",
+        "dedupe marks, rate limits, sessions, breaker state, web chat pub/sub (a cache: if it "
+        "is down, messages still flow)",
+        secret=True,
+        group="redis",
+    )
+    mongodb_uri: str = setting(
+        "mongodb://127.0.0.1:27017/",
+        "MONGODB_URI",
+        "conversations, messages, audit",
+        secret=True,
+        group="mongodb",
+    )
+    mongodb_database: str = setting(
+        "chat_service", "MONGODB_DATABASE", "the database's name", group="mongodb"
+    )
     # Tenant directory: a JSON file (a mounted Kubernetes Secret in production) or inline JSON.
-    tenants_file: str = ""
-    tenants_json: str = ""
-    max_body_bytes: int = MIB
-    slack_max_clock_skew_s: int = 300
-    webchat_token_ttl_s: int = 1800
-    log_level: str = "INFO"
-    # gRPC services (host:port; a grpcs:// prefix or *_TLS=true turns TLS on).
-    mcp_engine_url: str = "mcp-engine-service:50051"
-    security_hub_url: str = "security-hub-service:50052"
-    grpc_deadline_s: float = 2.0
+    tenants_file: str = setting(
+        "",
+        "TENANTS_FILE",
+        "the tenant directory as a JSON file (a mounted Secret): channel accounts → tenant and "
+        "secrets (format in `shared/tenants.py`)",
+        group="tenants",
+    )
+    tenants_json: str = setting(
+        "",
+        "TENANTS_JSON",
+        "the tenant directory inline, instead of a file",
+        secret=True,
+        group="tenants",
+        optional=True,
+    )
+    max_body_bytes: int = setting(
+        MIB, "MAX_BODY_BYTES", "request body limit (413 above it)", group="webhook"
+    )
+    slack_max_clock_skew_s: int = setting(
+        300, "SLACK_MAX_CLOCK_SKEW_S", "Slack's replay window", group="webhook"
+    )
+    webchat_token_ttl_s: int = setting(
+        1800, "WEBCHAT_TOKEN_TTL_S", "visitor token lifetime", group="webhook"
+    )
+    log_level: str = setting(
+        "INFO", "LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", normalise=str.upper, group="core"
+    )
+    # gRPC services (host:port; a grpcs:// prefix turns TLS on).
+    mcp_engine_url: str = setting(
+        "mcp-engine-service:50051",
+        "MCP_ENGINE_URL",
+        "the MCP engine (gRPC; `grpcs://` for TLS)",
+        group="bot",
+    )
+    security_hub_url: str = setting(
+        "security-hub-service:50052",
+        "SECURITY_HUB_URL",
+        "the Security Hub (gRPC; `grpcs://` for TLS)",
+        group="bot",
+    )
+    grpc_deadline_s: float = setting(
+        2.0, "GRPC_DEADLINE_S", "per-call deadline (UNAVAILABLE is retried within it)", group="bot"
+    )
     # The bot's fallback when the engine is unreachable: rule-based replies, or 503 → retry.
-    fallback_enabled: bool = True
-    fallback_rules_file: str = ""
+    fallback_enabled: bool = setting(
+        True,
+        "FALLBACK_ENABLED",
+        "rule-based replies while the engine is down (off: 503 → retry → dead-letter)",
+        group="bot",
+    )
+    fallback_rules_file: str = setting(
+        "",
+        "FALLBACK_RULES_FILE",
+        "the fallback rules (default: packaged `fallback_rules.json`)",
+        group="bot",
+        optional=True,
+    )
     # Engine circuit breaker (state in Redis): open after N failures in 30 s, for M seconds.
-    engine_breaker_failures: int = 5
-    engine_breaker_open_s: int = 15
+    engine_breaker_failures: int = setting(
+        5,
+        "ENGINE_BREAKER_FAILURES",
+        "engine failures in 30 s that open the circuit breaker",
+        group="bot",
+    )
+    engine_breaker_open_s: int = setting(
+        15, "ENGINE_BREAKER_OPEN_S", "how long the breaker stays open (state in Redis)", group="bot"
+    )
     # Rate limits per minute (0 = unlimited).
-    tenant_rate_limit_per_min: int = 600
-    user_rate_limit_per_min: int = 20
+    tenant_rate_limit_per_min: int = setting(
+        600,
+        "TENANT_RATE_LIMIT_PER_MIN",
+        "bot turns per tenant per minute (0 = unlimited)",
+        group="bot",
+    )
+    user_rate_limit_per_min: int = setting(
+        20,
+        "USER_RATE_LIMIT_PER_MIN",
+        "bot turns per end user per minute (0 = unlimited)",
+        group="bot",
+    )
     # Web chat sessions are issued to anonymous visitors: limit them per site and per client.
-    webchat_sessions_per_site_per_min: int = 600
-    webchat_sessions_per_client_per_min: int = 10
+    webchat_sessions_per_site_per_min: int = setting(
+        600,
+        "WEBCHAT_SESSIONS_PER_SITE_PER_MIN",
+        "new visitor sessions per site (429 above)",
+        group="webhook",
+    )
+    webchat_sessions_per_client_per_min: int = setting(
+        10,
+        "WEBCHAT_SESSIONS_PER_CLIENT_PER_MIN",
+        "new visitor sessions per client address (429 above)",
+        group="webhook",
+    )
     # Channel API base URLs (the local stack and the tests point these at the sandbox).
-    whatsapp_api_base: str = "https://graph.facebook.com/v21.0"
-    slack_api_base: str = "https://slack.com/api"
-    telegram_api_base: str = "https://api.telegram.org"
-    channel_api_timeout_s: float = 5.0
-    audit_retention_days: int = 90
+    whatsapp_api_base: str = setting(
+        "https://graph.facebook.com/v21.0",
+        "WHATSAPP_API_BASE",
+        "where WhatsApp replies are sent (the local stack points it at the sandbox)",
+        normalise=_api_base,
+        group="channel-apis",
+    )
+    slack_api_base: str = setting(
+        "https://slack.com/api",
+        "SLACK_API_BASE",
+        "where Slack replies are sent",
+        normalise=_api_base,
+        group="channel-apis",
+    )
+    telegram_api_base: str = setting(
+        "https://api.telegram.org",
+        "TELEGRAM_API_BASE",
+        "where Telegram replies are sent",
+        normalise=_api_base,
+        group="channel-apis",
+    )
+    channel_api_timeout_s: float = setting(
+        5.0, "CHANNEL_API_TIMEOUT_S", "channel API request timeout", group="channel-apis"
+    )
+    audit_retention_days: int = setting(
+        90, "AUDIT_RETENTION_DAYS", "audit records' TTL", group="mongodb"
+    )
 
     @property
     def inbound_topic(self) -> str:
@@ -71,88 +236,123 @@ class Settings:
     def audit_topic(self) -> str:
         return f"{self.topic_prefix}.audit"
 
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Every topic the functions produce to or consume from (not the dead-letter ones)."""
+        return (self.inbound_topic, self.outbound_topic, self.status_topic, self.audit_topic)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        default = cls()
+        values: dict[str, Any] = {}
+        for spec in specs():
+            raw = next((env[n].strip() for n in spec.names if env.get(n, "").strip()), "")
+            if raw:
+                values[spec.field] = spec.parse(raw)
+        return cls(**values)
 
-        def text(name: str, fallback: str) -> str:
-            value = env.get(name, "").strip()
-            return value or fallback
 
-        def number(name: str, fallback: float) -> float:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return fallback
-            try:
-                return float(raw)
-            except ValueError as exc:
-                raise ValueError(f"setting {name} must be a number, got {raw!r}") from exc
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting as declared: its field, variables (first wins), default, meaning, group."""
 
-        def flag(name: str, fallback: bool) -> bool:
-            raw = env.get(name, "").strip().lower()
-            if not raw:
-                return fallback
-            if raw in ("1", "true", "yes", "on"):
-                return True
-            if raw in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(f"setting {name} must be true or false, got {raw!r}")
+    field: str
+    names: tuple[str, ...]
+    kind: str  # "str" | "int" | "float" | "bool" | "list"
+    default: Any
+    meaning: str
+    group: str
+    secret: bool
+    optional: bool
+    normalise: Callable[[Any], Any] | None
 
-        brokers = text("KAFKA_BROKERS", ",".join(default.kafka_brokers))
-        return cls(
-            service_name=text("K_SERVICE", text("SERVICE_NAME", default.service_name)),
-            topic_prefix=text("TOPIC_PREFIX", default.topic_prefix),
-            kafka_brokers=tuple(b.strip() for b in brokers.split(",") if b.strip()),
-            kafka_ack_timeout_s=number("KAFKA_ACK_TIMEOUT_S", default.kafka_ack_timeout_s),
-            redis_url=text("REDIS_URL", default.redis_url),
-            mongodb_uri=text("MONGODB_URI", default.mongodb_uri),
-            mongodb_database=text("MONGODB_DATABASE", default.mongodb_database),
-            tenants_file=text("TENANTS_FILE", ""),
-            tenants_json=text("TENANTS_JSON", ""),
-            max_body_bytes=int(number("MAX_BODY_BYTES", default.max_body_bytes)),
-            slack_max_clock_skew_s=int(
-                number("SLACK_MAX_CLOCK_SKEW_S", default.slack_max_clock_skew_s)
-            ),
-            webchat_token_ttl_s=int(number("WEBCHAT_TOKEN_TTL_S", default.webchat_token_ttl_s)),
-            log_level=text("LOG_LEVEL", default.log_level).upper(),
-            mcp_engine_url=text("MCP_ENGINE_URL", default.mcp_engine_url),
-            security_hub_url=text("SECURITY_HUB_URL", default.security_hub_url),
-            grpc_deadline_s=number("GRPC_DEADLINE_S", default.grpc_deadline_s),
-            fallback_enabled=flag("FALLBACK_ENABLED", default.fallback_enabled),
-            fallback_rules_file=text("FALLBACK_RULES_FILE", ""),
-            engine_breaker_failures=int(
-                number("ENGINE_BREAKER_FAILURES", default.engine_breaker_failures)
-            ),
-            engine_breaker_open_s=int(
-                number("ENGINE_BREAKER_OPEN_S", default.engine_breaker_open_s)
-            ),
-            tenant_rate_limit_per_min=int(
-                number("TENANT_RATE_LIMIT_PER_MIN", default.tenant_rate_limit_per_min)
-            ),
-            user_rate_limit_per_min=int(
-                number("USER_RATE_LIMIT_PER_MIN", default.user_rate_limit_per_min)
-            ),
-            webchat_sessions_per_site_per_min=int(
-                number(
-                    "WEBCHAT_SESSIONS_PER_SITE_PER_MIN", default.webchat_sessions_per_site_per_min
-                )
-            ),
-            webchat_sessions_per_client_per_min=int(
-                number(
-                    "WEBCHAT_SESSIONS_PER_CLIENT_PER_MIN",
-                    default.webchat_sessions_per_client_per_min,
-                )
-            ),
-            whatsapp_api_base=text("WHATSAPP_API_BASE", default.whatsapp_api_base).rstrip("/"),
-            slack_api_base=text("SLACK_API_BASE", default.slack_api_base).rstrip("/"),
-            telegram_api_base=text("TELEGRAM_API_BASE", default.telegram_api_base).rstrip("/"),
-            channel_api_timeout_s=number("CHANNEL_API_TIMEOUT_S", default.channel_api_timeout_s),
-            audit_retention_days=int(number("AUDIT_RETENTION_DAYS", default.audit_retention_days)),
+    @property
+    def env(self) -> str:
+        return self.names[0]
+
+    def parse(self, raw: str) -> Any:
+        value: Any
+        if self.kind == "int":
+            value = int(self._number(raw))
+        elif self.kind == "float":
+            value = self._number(raw)
+        elif self.kind == "bool":
+            value = self._flag(raw)
+        elif self.kind == "list":
+            value = tuple(item.strip() for item in raw.split(",") if item.strip())
+        else:
+            value = raw
+        return self.normalise(value) if self.normalise else value
+
+    def _number(self, raw: str) -> float:
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise ValueError(f"setting {self.env} must be a number, got {raw!r}") from exc
+
+    def _flag(self, raw: str) -> bool:
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"setting {self.env} must be true or false, got {raw!r}")
+
+    def shown_default(self) -> str:
+        if self.kind == "list":
+            return ",".join(self.default)
+        if self.kind == "bool":
+            return "true" if self.default else "false"
+        if self.kind == "float" and float(self.default).is_integer():
+            return str(int(self.default))
+        return str(self.default)
+
+
+@lru_cache(maxsize=1)
+def _specs() -> tuple[SettingSpec, ...]:
+    hints = get_type_hints(Settings)
+    result = []
+    for field in dataclasses.fields(Settings):
+        hint = hints[field.name]
+        kind = "list" if hint == tuple[str, ...] else hint.__name__
+        if kind not in ("str", "int", "float", "bool", "list"):
+            raise TypeError(f"setting {field.name}: no parser for {hint}")
+        result.append(
+            SettingSpec(
+                field=field.name,
+                names=field.metadata["env"],
+                kind=kind,
+                default=field.default,
+                meaning=field.metadata["meaning"],
+                group=field.metadata["group"],
+                secret=field.metadata["secret"],
+                optional=field.metadata["optional"],
+                normalise=field.metadata["normalise"],
+            )
         )
+    return tuple(result)
+
+
+def specs() -> Iterator[SettingSpec]:
+    """Every setting, in declaration order."""
+    return iter(_specs())
+
+
+def markdown_table() -> str:
+    """The README's settings table."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for spec in specs():
+        default = f"`{spec.shown_default()}`" if spec.shown_default() else "—"
+        secret = " *(secret)*" if spec.secret else ""
+        rows.append(f"| `{spec.env}` | {default} | {spec.meaning}{secret} |")
+    return "\n".join(rows)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return Settings.from_env()
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -31,6 +31,12 @@ from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
 
+# Readiness: the function's dependencies (503 when a required one is down, so Knative stops
+# routing to it and senders retry). Liveness: the process answers at all, nothing else — a
+# dependency outage must never make Kubernetes restart every pod.
+HEALTH_PATH = "/api/v2/health"
+LIVENESS_PATH = "/api/v2/health/live"
+
 
 @dataclass(frozen=True)
 class WebRequest:
@@ -186,7 +192,7 @@ def install(
     *,
     required: tuple[str, ...],
 ) -> None:
-    """Mount health and metrics on the functions-framework app and configure logging.
+    """Mount health, liveness and metrics on the functions-framework app; configure logging.
 
     Called by a function's ``main.py`` at import, inside functions-framework's app context.
     Routes added here are static, so they win over the framework's catch-all ``/<path:path>``.
@@ -200,7 +206,11 @@ def install(
 
     PrometheusMetrics(app, group_by="url_rule", default_labels={"service": service})
 
-    @app.get("/api/v2/health")
+    @app.get(LIVENESS_PATH)
+    def _alive() -> flask.Response:
+        return _to_flask_response(json_response(200, {"status": "alive", "service": service}))
+
+    @app.get(HEALTH_PATH)
     def _health() -> flask.Response:
         checks = health()
         ok = all(checks.get(name, False) for name in required)

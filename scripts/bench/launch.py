@@ -81,12 +81,12 @@ class Running:
 
 def start(target: Target, port: int, env: Mapping[str, str], log_dir: Path) -> Running:
     log_path = log_dir / f"{target.name}.log"
-    args = serve_command(target.source, port)
+    command = serve_command(target.source, port)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            args,
+            command.argv,
             cwd=ROOT,
-            env={**env, "K_SERVICE": target.name},
+            env={**env, **command.env, "K_SERVICE": target.name},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

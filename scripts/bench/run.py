@@ -32,8 +32,9 @@ from launch import ROOT, BenchError, Target
 from shared.channels import whatsapp
 from shared.devstack import servers
 from shared.devstack.dependencies import ensure_topics
-from shared.devstack.functions import HEALTH_PATH, discover
+from shared.devstack.functions import discover
 from shared.settings import Settings
+from shared.web import HEALTH_PATH
 
 BASELINE = Target(
     "baseline (hello)", Path(__file__).resolve().parent / "hello" / "main.py", "/", "/"

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.devstack.servers import ServerError, free_port
+from shared.web import HEALTH_PATH
 
-HEALTH_PATH = "/api/v2/health"
 HOST = "127.0.0.1"
 # Direct connections only: a proxy from the environment must not answer for localhost.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -110,34 +110,43 @@ class FunctionProcess:
         self.proc.wait(timeout=5)
 
 
-def serve_command(source: Path, port: int) -> list[str]:
-    """How a function's container serves it: gunicorn via functions-framework, no ``--debug``
-    (its reloader would double the cold start)."""
-    return [
-        sys.executable,
-        "-m",
-        "functions_framework",
-        "--source",
-        str(source),
-        "--target",
-        "handle",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-    ]
+# The image's entry point (Dockerfile ENTRYPOINT, with `python` from the image's venv) and the
+# variables that choose the function; a test keeps the two equal.
+ENTRY_MODULE = "functions_framework"
+FUNCTION_TARGET = "handle"
+
+
+@dataclass(frozen=True)
+class ServeCommand:
+    argv: list[str]
+    env: dict[str, str]
+
+
+def serve_command(source: Path, port: int, host: str = HOST) -> ServeCommand:
+    """How a function's container serves it: ``python -m functions_framework`` (gunicorn, no
+    ``--debug`` reloader, which would double the cold start), the function chosen by
+    functions-framework's own ``FUNCTION_SOURCE``/``FUNCTION_TARGET`` variables."""
+    return ServeCommand(
+        argv=[sys.executable, "-m", ENTRY_MODULE],
+        env={
+            "FUNCTION_SOURCE": str(source),
+            "FUNCTION_TARGET": FUNCTION_TARGET,
+            "HOST": host,
+            "PORT": str(port),
+        },
+    )
 
 
 def start(
     name: str, port: int, root: Path, env: Mapping[str, str], log_dir: Path
 ) -> FunctionProcess:
     log_path = log_dir / f"{name}.log"
-    args = serve_command(root / "functions" / name / "main.py", port)
+    command = serve_command(root / "functions" / name / "main.py", port)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            args,
+            command.argv,
             cwd=root,
-            env={**env, "K_SERVICE": name},
+            env={**env, **command.env, "K_SERVICE": name},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

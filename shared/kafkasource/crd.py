@@ -54,6 +54,11 @@ def version_schema(crd: Mapping[str, Any], version: str) -> dict[str, Any]:
     for entry in crd["spec"]["versions"]:
         if entry["name"] == version:
             schema = to_json_schema(entry["schema"]["openAPIV3Schema"])
+            # Every object has these, whether or not the CRD's schema lists them.
+            properties = schema.setdefault("properties", {})
+            properties.setdefault("apiVersion", {"type": "string"})
+            properties.setdefault("kind", {"type": "string"})
+            properties.setdefault("metadata", {"type": "object"})
             schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
             return schema
     names = [entry["name"] for entry in crd["spec"]["versions"]]

@@ -1,7 +1,8 @@
 """``python -m shared.store.migrate``: create the MongoDB indexes and print what exists.
 
-The handlers create the same indexes on first use; running this before a deploy makes the
-first event after a rollout not pay for index builds, and shows an operator the result.
+The handlers create the same indexes on first use; running this before a deploy (the
+bootstrap Job) makes the first event after a rollout not pay for index builds, and shows an
+operator the result: ``created`` lists what this run added (empty on a second run).
 Exit status: 0 done, 1 MongoDB unreachable or an index could not be created.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 from shared.errors import ChatServiceError, describe
 from shared.settings import Settings, get_settings
 from shared.store.indexes import ensure_indexes
-from shared.store.mongo import database
+from shared.store.mongo import database, unavailable_as_503
 
 
 def describe_index(index: dict[str, Any]) -> dict[str, Any]:
@@ -26,14 +27,32 @@ def describe_index(index: dict[str, Any]) -> dict[str, Any]:
     return described
 
 
-def migrate(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+def migrate(settings: Settings) -> dict[str, Any]:
+    """The indexes per collection after the run, and those the run created."""
     db = database(settings)
+    before = _index_names(db)
     collections = ensure_indexes(db, audit_retention_days=settings.audit_retention_days)
     collections.setdefault("poison_events", [])
-    return {
+    indexes = {
         name: [describe_index(dict(index)) for index in db[name].list_indexes()]
         for name in sorted(collections)
     }
+    created = sorted(
+        f"{name}.{index['name']}"
+        for name, listed in indexes.items()
+        for index in listed
+        if (name, index["name"]) not in before
+    )
+    return {"created": created, "indexes": indexes}
+
+
+def _index_names(db: Any) -> set[tuple[str, str]]:
+    with unavailable_as_503():
+        return {
+            (name, str(index["name"]))
+            for name in db.list_collection_names()
+            for index in db[name].list_indexes()
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # an OperationFailure: print it, no traceback for an operator
         print(f"migration failed: {describe(exc)}", file=sys.stderr)
         return 1
-    print(json.dumps({"database": settings.mongodb_database, "indexes": result}, indent=2))
+    print(json.dumps({"database": settings.mongodb_database, **result}, indent=2))
     return 0
 
 

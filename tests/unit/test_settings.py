@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
-from shared.settings import Settings
+from shared.settings import Settings, markdown_table, specs
 
 
 def test_defaults_and_topic_names() -> None:
@@ -40,3 +41,28 @@ def test_settings_are_frozen_and_reject_bad_numbers() -> None:
         settings.topic_prefix = "x"  # type: ignore[misc]
     with pytest.raises(ValueError, match="MAX_BODY_BYTES"):
         Settings.from_env({"MAX_BODY_BYTES": "lots"})
+
+
+def test_every_setting_is_named_once_and_read_from_its_variable() -> None:
+    env_names = [spec.env for spec in specs()]
+    assert len(set(env_names)) == len(env_names)
+    for spec in specs():
+        if spec.kind in ("str",) and spec.field != "log_level":
+            value = Settings.from_env({spec.env: "x/"})
+            expected = "x" if spec.normalise else "x/"
+            assert getattr(value, spec.field) == expected, spec.env
+        assert getattr(Settings(), spec.field) == spec.default
+
+
+def test_the_readme_table_is_the_declarations() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert markdown_table() in readme, "README settings table is stale: python -m shared.settings"
+
+
+def test_k_service_wins_over_service_name() -> None:
+    both = {"K_SERVICE": "webchat", "SERVICE_NAME": "other"}
+    assert Settings.from_env(both).service_name == "webchat"
+    assert Settings.from_env({"SERVICE_NAME": "other"}).service_name == "other"
+    assert Settings.from_env({"FALLBACK_ENABLED": "off"}).fallback_enabled is False
+    with pytest.raises(ValueError, match="FALLBACK_ENABLED"):
+        Settings.from_env({"FALLBACK_ENABLED": "maybe"})

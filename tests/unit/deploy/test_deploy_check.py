@@ -1,0 +1,109 @@
+"""make deploy-check: both overlays valid, every broken fixture rejected with its own problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.catalog import FUNCTIONS, by_name
+from shared.deploy import __main__ as deploy
+from shared.deploy.bundle import Bundle, Document
+from shared.deploy.schemas import Schemas, validate
+from shared.settings import specs
+
+ROOT = Path(__file__).resolve().parents[3]
+BROKEN = sorted(p.parent for p in (ROOT / "tests/data/deploy/broken").glob("*/kustomization.yaml"))
+
+
+@pytest.fixture(scope="module")
+def schemas() -> Schemas:
+    directory = deploy.crds_dir()
+    if not (directory / "serving-service.yaml").is_file():
+        pytest.fail(f"Knative CRDs not found in {directory}: set KNATIVE_CRDS_DIR (README)")
+    return Schemas.load(directory)
+
+
+@pytest.mark.parametrize("overlay", ["staging", "production"])
+def test_overlay_is_valid(overlay: str, schemas: Schemas) -> None:
+    bundle = deploy.load(ROOT / "knative" / "overlays" / overlay)
+    assert [str(p) for p in deploy.problems(bundle, schemas)] == []
+    kinds = sorted({doc.kind for doc in bundle.documents})
+    assert kinds[:3] == ["ConfigMap", "Job", "KafkaSink"]
+    services = {doc.name for doc in bundle.of_kind("Service")}
+    assert services == {spec.name for spec in FUNCTIONS}
+
+
+def test_overlays_are_what_the_check_renders_by_default() -> None:
+    assert [p.name for p in deploy.overlays()] == ["production", "staging"]
+
+
+@pytest.mark.parametrize("fixture", BROKEN, ids=[p.name for p in BROKEN])
+def test_broken_fixture_is_rejected_naming_file_document_and_field(
+    fixture: Path, schemas: Schemas
+) -> None:
+    rejected, found = deploy.fixture_verdict(fixture, schemas)
+    want = deploy.expected(fixture)
+    assert rejected, f"wanted {want}, found {[str(p) for p in found]}"
+
+
+def test_there_is_a_fixture_for_every_kind_of_check() -> None:
+    assert len(BROKEN) >= 40
+
+
+def test_cli_exit_codes(capsys: pytest.CaptureFixture[str], schemas: Schemas) -> None:
+    assert deploy.main(["check"]) == 0
+    assert "knative/overlays/production: 29 documents, valid" in capsys.readouterr().out
+    broken = ROOT / "tests/data/deploy/broken/concurrency-not-workers-times-threads"
+    assert deploy.main(["check", str(broken)]) == 1
+    printed = capsys.readouterr().out
+    assert (
+        "knative/base/services/webchat.yaml: Service webchat: "
+        "spec.template.spec.containerConcurrency: 8 ≠ WORKERS x THREADS = 1 x 4 = 4"
+    ) in printed
+    assert deploy.main(["expect-broken", str(broken)]) == 0
+    # A valid overlay is not a broken fixture: expect-broken refuses it.
+    assert deploy.main(["expect-broken", str(ROOT / "knative/overlays/staging")]) == 2
+
+
+def test_missing_crds_fail_under_ci_and_warn_otherwise(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KNATIVE_CRDS_DIR", str(tmp_path))
+    monkeypatch.setenv("CI", "true")
+    assert deploy.main(["check"]) == 2
+    assert f"Knative CRDs not found in {tmp_path}" in capsys.readouterr().err
+    monkeypatch.setenv("CI", "")
+    assert deploy.main(["check"]) == 0
+    assert "Knative kinds are not schema-checked" in capsys.readouterr().err
+
+
+def test_core_kinds_are_validated_strictly() -> None:
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}
+    typo = {**namespace, "spec": {"finalisers": ["kubernetes"]}}
+    bundle = Bundle("b", (Document("f.yaml", namespace), Document("g.yaml", typo)))
+    found = [str(p) for p in validate(bundle, None)]
+    assert found == [
+        "g.yaml: Namespace x: spec: Additional properties are not allowed "
+        "('finalisers' was unexpected)"
+    ]
+
+
+def test_knative_kinds_are_skipped_without_crds_but_unknown_kinds_never() -> None:
+    service = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "metadata": {"name": "s"}}
+    odd = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    bundle = Bundle("b", (Document("s.yaml", service), Document("w.yaml", odd)))
+    found = list(validate(bundle, None))
+    assert [(p.source, p.field) for p in found] == [("w.yaml", "kind")]
+
+
+def test_catalog_is_the_functions_directory() -> None:
+    on_disk = {p.parent.name for p in (ROOT / "functions").glob("*/main.py")}
+    assert set(by_name()) == on_disk
+
+
+def test_every_group_a_function_uses_is_a_settings_group_and_every_group_is_used() -> None:
+    groups = {spec.group for spec in specs()}
+    used = {group for function in FUNCTIONS for group in function.uses}
+    assert used <= groups
+    assert groups <= used, f"settings no function uses: {groups - used}"
