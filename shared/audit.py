@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
+from shared.caching import per_process
 from shared.errors import BadRequest, describe
+from shared.handlers import EventFunction
 from shared.settings import get_settings
 from shared.store import indexes
 from shared.store.mongo import database, mongodb_reachable, unavailable_as_503
@@ -90,15 +91,23 @@ class AuditLog:
         return "recorded"
 
 
-@lru_cache(maxsize=1)
+@per_process
 def get_audit_log() -> AuditLog:
     """The process's audit log on the configured database (connects on first insert)."""
     return AuditLog(database(get_settings()))
 
 
-def handle(event: Any) -> str:
-    return get_audit_log().record(event)
-
-
 def health() -> dict[str, bool]:
     return {"mongodb": mongodb_reachable(get_settings().mongodb_uri)}
+
+
+FUNCTION = EventFunction(
+    name="audit-logger",
+    handler=lambda: get_audit_log().record,
+    health=health,
+    required=("mongodb",),
+    # No poison store: an event the trail cannot take is answered 400 and kept, whole, on the
+    # dead-letter topic (writing it to MongoDB is what just failed).
+    poison="dead-letter",
+    uses=("core", "mongodb"),
+)

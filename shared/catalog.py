@@ -1,19 +1,22 @@
 """Every function of ``functions/``: its role and the settings groups it uses.
 
-The one place that says which function needs what, read by the deployment checks (every
-setting of a used group set, no Secret handed to a function that does not use it, event
-handlers cluster-local) and tested against ``functions/`` and ``shared/settings.py``.
+Read from the two declarations that make a function — a channel's ``SPEC``
+(:mod:`shared.channels.registry`) for a webhook, an :class:`~shared.handlers.EventFunction`
+for an event handler — and used by the deployment checks (every setting of a used group set,
+no Secret handed to a function that does not use it, event handlers cluster-local). A test
+compares it with ``functions/``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 Role = Literal["webhook", "event-handler"]
 
-_CORE = ("core",)
-_WEBHOOK = (*_CORE, "kafka", "redis", "tenants", "webhook")
+# A webhook verifies, dedupes (Redis), publishes (Kafka) and reads the tenant directory.
+WEBHOOK_USES = ("core", "kafka", "redis", "tenants", "webhook")
 
 
 @dataclass(frozen=True)
@@ -30,24 +33,17 @@ class FunctionSpec:
         return self.role == "webhook"
 
 
-FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("whatsapp-webhook", "webhook", _WEBHOOK),
-    # Slack: "respond within 3 seconds" or the event is retried (api.slack.com/apis/events-api).
-    FunctionSpec("slack-webhook", "webhook", _WEBHOOK, ack_deadline_s=3.0),
-    FunctionSpec("telegram-webhook", "webhook", _WEBHOOK),
-    FunctionSpec("webchat", "webhook", _WEBHOOK),
-    FunctionSpec(
-        "message-processor", "event-handler", (*_CORE, "kafka", "redis", "mongodb", "bot")
-    ),
-    FunctionSpec(
-        "outbound-dispatcher",
-        "event-handler",
-        (*_CORE, "redis", "mongodb", "tenants", "channel-apis"),
-    ),
-    FunctionSpec("status-tracker", "event-handler", (*_CORE, "mongodb")),
-    FunctionSpec("audit-logger", "event-handler", (*_CORE, "mongodb")),
-)
+@cache
+def functions() -> tuple[FunctionSpec, ...]:
+    from shared.channels.registry import specs
+    from shared.handlers import declarations
+
+    webhooks = [
+        FunctionSpec(s.function, "webhook", WEBHOOK_USES, s.ack_deadline_s) for s in specs()
+    ]
+    handlers = [FunctionSpec(d.name, "event-handler", d.uses) for d in declarations()]
+    return (*webhooks, *handlers)
 
 
 def by_name() -> dict[str, FunctionSpec]:
-    return {spec.name: spec for spec in FUNCTIONS}
+    return {spec.name: spec for spec in functions()}

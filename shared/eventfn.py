@@ -19,7 +19,7 @@ import flask
 
 from shared import logs, metrics
 from shared.errors import BadRequest, ChatServiceError, describe
-from shared.web import error_response
+from shared.web import WebResponse, error_response, internal_error
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def run(
         )
         if isinstance(exc, BadRequest) and on_poison is not None:
             _store_poison(on_poison, event, exc)
-        flask.abort(_response(exc))
+        flask.abort(_flask(error_response(exc)))
     except Exception:
         # A bug or an unforeseen failure, not the event's fault as far as we know: 500 (retried,
         # then dead-lettered), with the event id on the log line and a count.
@@ -68,13 +68,7 @@ def run(
         log.exception(
             "event handler failed", extra={"event_id": event.get("id"), "event_type": event_type}
         )
-        flask.abort(
-            flask.Response(
-                json.dumps({"error": "internal_error", "message": "internal error"}),
-                status=500,
-                headers={"Content-Type": "application/json"},
-            )
-        )
+        flask.abort(_flask(internal_error()))
     finally:
         logs.correlation_id.reset(token)
 
@@ -118,8 +112,7 @@ def _store_poison(on_poison: PoisonSink, event: Any, exc: BadRequest) -> None:
         log.exception("poison event could not be stored", extra={"event_id": event.get("id")})
 
 
-def _response(exc: ChatServiceError) -> flask.Response:
-    response = error_response(exc)
+def _flask(response: WebResponse) -> flask.Response:
     return flask.Response(
         json.dumps(response.body),
         status=response.status,
@@ -128,9 +121,4 @@ def _response(exc: ChatServiceError) -> flask.Response:
 
 
 def _correlation(event: Any) -> str:
-    traceparent = event.get("traceparent")
-    if traceparent:
-        parts = str(traceparent).split("-")
-        if len(parts) >= 2 and len(parts[1]) == 32:
-            return parts[1]
-    return str(event.get("id") or "-")
+    return logs.trace_id(event.get("traceparent")) or str(event.get("id") or "-")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol
 
 from cloudevents.http import CloudEvent
 
 from shared import events, metrics
+from shared.caching import per_process
 from shared.clock import Clock, system_clock
 from shared.idempotency import DedupeKey, Deduplicator, dedupe_key
 from shared.models import InboundMessage, StatusUpdate
@@ -102,7 +102,7 @@ class Ingress:
         return self.settings.inbound_topic, events.message_received(item), key
 
 
-@lru_cache(maxsize=1)
+@per_process
 def get_ingress() -> Ingress:
     """The process's ingress, built on first request (after gunicorn forked the worker)."""
     from shared.kafka import EventProducer
@@ -122,7 +122,7 @@ def get_ingress() -> Ingress:
     )
 
 
-def ingress_health() -> dict[str, bool]:
+def health() -> dict[str, bool]:
     """Kafka is required (no ack, no 2xx); Redis only saves duplicate events."""
     from shared.cache import redis_reachable
     from shared.kafka import brokers_reachable

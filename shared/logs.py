@@ -60,13 +60,20 @@ def configure(service: str, level: str = "INFO") -> None:
     _configured = True
 
 
-def correlation_from_headers(headers: Any) -> str | None:
-    """The trace id of a W3C ``traceparent``, else ``X-Request-Id``, else a CloudEvent id."""
-    traceparent = headers.get("traceparent") or headers.get("ce-traceparent")
+def trace_id(traceparent: Any) -> str | None:
+    """The trace id of a W3C ``traceparent`` (``00-<32 hex trace id>-<span id>-<flags>``)."""
     if traceparent:
         parts = str(traceparent).split("-")
         if len(parts) >= 2 and len(parts[1]) == 32:
             return parts[1]
+    return None
+
+
+def correlation_from_headers(headers: Any) -> str | None:
+    """The trace id of a W3C ``traceparent``, else ``X-Request-Id``, else a CloudEvent id."""
+    found = trace_id(headers.get("traceparent") or headers.get("ce-traceparent"))
+    if found:
+        return found
     for name in ("X-Request-Id", "X-Cloud-Trace-Context", "ce-id"):
         value = headers.get(name)
         if value:

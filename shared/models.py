@@ -17,11 +17,18 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 
-class Channel(StrEnum):
-    WHATSAPP = "whatsapp"
-    SLACK = "slack"
-    TELEGRAM = "telegram"
-    WEBCHAT = "webchat"
+class Channel(str):
+    """A channel's name, one of :data:`shared.channels.registry.NAMES`; any other is refused
+    (``ValueError``), so an event naming an unknown channel is poison, never a default."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: object) -> Channel:
+        from shared.channels.registry import NAMES
+
+        if not isinstance(value, str) or value not in NAMES:
+            raise ValueError(f"unknown channel {value!r} (known: {', '.join(NAMES)})")
+        return super().__new__(cls, value)
 
 
 class MessageKind(StrEnum):

@@ -16,7 +16,10 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, get_type_hints
+
+from shared.caching import per_process
 
 MIB = 1024 * 1024
 
@@ -43,11 +46,21 @@ def setting(
         "optional": optional,
         "normalise": normalise,
     }
+    if isinstance(default, Mapping):  # unhashable: each instance gets its own read-only copy
+        frozen = dict(default)
+        return dataclasses.field(
+            default_factory=lambda: MappingProxyType(frozen), metadata=metadata
+        )
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def _api_base(value: str) -> str:
-    return value.rstrip("/")
+def _api_bases(pairs: Mapping[str, str]) -> Mapping[str, str]:
+    from shared.channels.registry import NAMES  # import-light: the table of channel names
+
+    unknown = sorted(set(pairs) - set(NAMES))
+    if unknown:
+        raise ValueError(f"setting CHANNEL_API_BASES names unknown channel(s) {unknown}")
+    return MappingProxyType({name: url.rstrip("/") for name, url in pairs.items()})
 
 
 @dataclass(frozen=True)
@@ -191,27 +204,15 @@ class Settings:
         "new visitor sessions per client address (429 above)",
         group="webhook",
     )
-    # Channel API base URLs (the local stack and the tests point these at the sandbox).
-    whatsapp_api_base: str = setting(
-        "https://graph.facebook.com/v21.0",
-        "WHATSAPP_API_BASE",
-        "where WhatsApp replies are sent (the local stack points it at the sandbox)",
-        normalise=_api_base,
+    # Where each channel's API is, where it is not the platform's own (the local stack and the
+    # tests point every channel at the sandbox): `whatsapp=http://…,slack=http://…`.
+    channel_api_bases: Mapping[str, str] = setting(
+        {},
+        "CHANNEL_API_BASES",
+        "`channel=url` pairs, comma-separated: a channel's API at another base URL than the "
+        "platform's (the local stack points them at the sandbox)",
         group="channel-apis",
-    )
-    slack_api_base: str = setting(
-        "https://slack.com/api",
-        "SLACK_API_BASE",
-        "where Slack replies are sent",
-        normalise=_api_base,
-        group="channel-apis",
-    )
-    telegram_api_base: str = setting(
-        "https://api.telegram.org",
-        "TELEGRAM_API_BASE",
-        "where Telegram replies are sent",
-        normalise=_api_base,
-        group="channel-apis",
+        normalise=_api_bases,
     )
     channel_api_timeout_s: float = setting(
         5.0, "CHANNEL_API_TIMEOUT_S", "channel API request timeout", group="channel-apis"
@@ -258,7 +259,7 @@ class SettingSpec:
 
     field: str
     names: tuple[str, ...]
-    kind: str  # "str" | "int" | "float" | "bool" | "list"
+    kind: str  # "str" | "int" | "float" | "bool" | "list" | "map"
     default: Any
     meaning: str
     group: str
@@ -280,6 +281,8 @@ class SettingSpec:
             value = self._flag(raw)
         elif self.kind == "list":
             value = tuple(item.strip() for item in raw.split(",") if item.strip())
+        elif self.kind == "map":
+            value = self._pairs(raw)
         else:
             value = raw
         return self.normalise(value) if self.normalise else value
@@ -289,6 +292,16 @@ class SettingSpec:
             return float(raw)
         except ValueError as exc:
             raise ValueError(f"setting {self.env} must be a number, got {raw!r}") from exc
+
+    def _pairs(self, raw: str) -> dict[str, str]:
+        pairs: dict[str, str] = {}
+        for item in (part.strip() for part in raw.split(",")):
+            name, sep, value = item.partition("=")
+            if item and (not sep or not name.strip() or not value.strip()):
+                raise ValueError(f"setting {self.env}: {item!r} is not name=value")
+            if item:
+                pairs[name.strip()] = value.strip()
+        return pairs
 
     def _flag(self, raw: str) -> bool:
         lowered = raw.lower()
@@ -301,6 +314,8 @@ class SettingSpec:
     def shown_default(self) -> str:
         if self.kind == "list":
             return ",".join(self.default)
+        if self.kind == "map":
+            return ",".join(f"{k}={v}" for k, v in self.default.items())
         if self.kind == "bool":
             return "true" if self.default else "false"
         if self.kind == "float" and float(self.default).is_integer():
@@ -314,15 +329,19 @@ def _specs() -> tuple[SettingSpec, ...]:
     result = []
     for field in dataclasses.fields(Settings):
         hint = hints[field.name]
-        kind = "list" if hint == tuple[str, ...] else hint.__name__
-        if kind not in ("str", "int", "float", "bool", "list"):
+        kind = {tuple[str, ...]: "list", Mapping[str, str]: "map"}.get(hint) or hint.__name__
+        if kind not in ("str", "int", "float", "bool", "list", "map"):
             raise TypeError(f"setting {field.name}: no parser for {hint}")
         result.append(
             SettingSpec(
                 field=field.name,
                 names=field.metadata["env"],
                 kind=kind,
-                default=field.default,
+                default=(
+                    field.default
+                    if field.default is not dataclasses.MISSING
+                    else field.default_factory()  # type: ignore[operator]
+                ),
                 meaning=field.metadata["meaning"],
                 group=field.metadata["group"],
                 secret=field.metadata["secret"],
@@ -348,7 +367,7 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-@lru_cache(maxsize=1)
+@per_process
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return Settings.from_env()

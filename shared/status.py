@@ -26,12 +26,13 @@ Decisions:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
+from shared.caching import per_process
 from shared.clock import Clock, system_clock
 from shared.eventfn import decode
 from shared.events import MESSAGE_STATUS
+from shared.handlers import EventFunction
 from shared.models import DeliveryStatus, StatusUpdate, status_from_dict
 from shared.outbound.delivery import channel_message_id
 from shared.settings import get_settings
@@ -161,7 +162,7 @@ class StatusTracker:
         return datetime.fromtimestamp(self._clock(), UTC)
 
 
-@lru_cache(maxsize=1)
+@per_process
 def get_tracker() -> StatusTracker:
     """The process's tracker; the MongoDB client connects on first use, not here."""
     return StatusTracker(database(get_settings()))
@@ -170,3 +171,13 @@ def get_tracker() -> StatusTracker:
 def health() -> dict[str, bool]:
     """The tracker needs MongoDB only (it never touches Redis)."""
     return {"mongodb": mongodb_reachable(get_settings().mongodb_uri)}
+
+
+FUNCTION = EventFunction(
+    name="status-tracker",
+    handler=lambda: get_tracker().handle,
+    health=health,
+    required=("mongodb",),
+    poison="store",
+    uses=("core", "mongodb"),
+)

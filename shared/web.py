@@ -70,6 +70,11 @@ def json_response(status: int, body: Any, headers: Mapping[str, str] | None = No
     return WebResponse(status, body, dict(headers or {}))
 
 
+def internal_error() -> WebResponse:
+    """The answer to a bug: JSON like every other error, with nothing of the request in it."""
+    return json_response(500, {"error": "internal_error", "message": "internal error"})
+
+
 def error_response(exc: ChatServiceError) -> WebResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, MethodNotAllowed) and exc.allowed:
@@ -86,12 +91,12 @@ def dispatch(
     handler: Handler,
     *,
     channel: str,
-    error_headers: Callable[[ChatServiceError], Mapping[str, str]] | None = None,
+    error_headers: Callable[[ChatServiceError, Mapping[str, str]], Mapping[str, str]] | None = None,
 ) -> flask.Response:
     """Run one webhook request through ``handler``; every outcome is logged and counted.
 
-    ``error_headers`` adds a channel's own headers to error responses (Slack's
-    ``X-Slack-No-Retry``).
+    ``error_headers(exc, request headers)`` adds a channel's own headers to error responses
+    (Slack's ``X-Slack-No-Retry``, web chat's CORS headers).
     """
     token = logs.correlation_id.set(
         logs.correlation_from_headers(request.headers) or uuid.uuid4().hex
@@ -103,7 +108,9 @@ def dispatch(
             response = error_response(exc)
             if error_headers is not None:
                 response = WebResponse(
-                    response.status, response.body, {**response.headers, **error_headers(exc)}
+                    response.status,
+                    response.body,
+                    {**response.headers, **error_headers(exc, dict(request.headers.items()))},
                 )
             metrics.ingress_rejections.labels(channel, str(exc.status), exc.code).inc()
             metrics.ingress_requests.labels(channel, "rejected").inc()
@@ -124,7 +131,7 @@ def dispatch(
         except Exception:  # a bug, not the caller's fault: still JSON, logged and counted
             log.exception("request failed", extra={"channel": channel, "path": request.path})
             metrics.ingress_requests.labels(channel, "error").inc()
-            response = json_response(500, {"error": "internal_error", "message": "internal error"})
+            response = internal_error()
         return _to_flask_response(response)
     finally:
         logs.correlation_id.reset(token)

@@ -8,11 +8,11 @@ time.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from shared.bot.breaker import CircuitBreaker
 from shared.bot.processor import MessageProcessor
 from shared.bot.session import SessionCache
+from shared.caching import per_process
+from shared.handlers import EventFunction
 from shared.ratelimit import RateLimiter
 from shared.settings import get_settings
 from shared.store.conversations import ConversationStore
@@ -23,7 +23,7 @@ from shared.store.mongo import database
 FALLBACK_RULES = "fallback_rules.json"  # packaged in shared/bot; FALLBACK_RULES_FILE overrides
 
 
-@lru_cache(maxsize=1)
+@per_process
 def get_processor() -> MessageProcessor:
     from shared.bot.rules import RuleEngine, load_rules
     from shared.grpc.engine_client import EngineClient
@@ -60,7 +60,7 @@ def get_processor() -> MessageProcessor:
     )
 
 
-def processor_health() -> dict[str, bool]:
+def health() -> dict[str, bool]:
     """MongoDB and Kafka are required (no checkpoint, no reply); Redis only holds the
     rate-limit counters and the session cache, both of which degrade without it."""
     from shared.cache import redis_reachable
@@ -73,3 +73,13 @@ def processor_health() -> dict[str, bool]:
         "kafka": brokers_reachable(settings.kafka_brokers),
         "redis": redis_reachable(settings.redis_url),
     }
+
+
+FUNCTION = EventFunction(
+    name="message-processor",
+    handler=lambda: get_processor().handle_event,
+    health=health,
+    required=("mongodb", "kafka"),
+    poison="store",
+    uses=("core", "kafka", "redis", "mongodb", "bot"),
+)

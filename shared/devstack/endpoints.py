@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.channels.webchat import MESSAGES_PATH, SESSIONS_PATH
-from shared.devstack import devtenant
+from shared.channels.registry import specs
 from shared.devstack.dependencies import Dependency
 from shared.devstack.dispatcher import DispatcherProcess
 from shared.devstack.functions import FunctionProcess
@@ -95,54 +94,30 @@ def document(
 
 
 def samples(state_dir: Path, tenant: dict[str, Any], urls: Mapping[str, str]) -> dict[str, str]:
-    url = urls.get("whatsapp-webhook")
-    if url is None:
+    """A signed WhatsApp message to try the stack with (WhatsApp is the showcase channel)."""
+    from shared.channels.whatsapp import SPEC as WHATSAPP
+    from shared.channels.whatsapp import dev as whatsapp_dev
+
+    url = urls.get(WHATSAPP.function)
+    if url is None or not tenant.get(WHATSAPP.name):
         return {}
-    account = tenant["whatsapp"][0]
+    account = tenant[WHATSAPP.name][0]
     body_file = state_dir / "sample-whatsapp.json"
-    body_file.write_bytes(devtenant.whatsapp_sample(account["phone_number_id"]))
+    body_file.write_bytes(whatsapp_dev.sample(account["phone_number_id"]))
     return {
-        "whatsapp_curl": devtenant.whatsapp_curl(url + "/", account["app_secret"], body_file),
+        "whatsapp_curl": whatsapp_dev.curl(url + "/", account["app_secret"], body_file),
         "whatsapp_body": str(body_file),
     }
 
 
 def tenant_endpoints(tenant: dict[str, Any], urls: Mapping[str, str]) -> dict[str, Any]:
-    whatsapp, slack = tenant["whatsapp"][0], tenant["slack"][0]
-    telegram, webchat = tenant["telegram"][0], tenant["webchat"][0]
-
-    def url(function: str, path: str) -> str | None:
-        return urls[function] + path if function in urls else None
-
-    return {
-        "id": tenant["id"],
-        "whatsapp": {
-            "phone_number_id": whatsapp["phone_number_id"],
-            "app_secret": whatsapp["app_secret"],
-            "verify_token": whatsapp["verify_token"],
-            "access_token": whatsapp.get("access_token", ""),
-            "webhook_url": url("whatsapp-webhook", "/"),
-        },
-        "slack": {
-            "team_id": slack["team_id"],
-            "signing_secret": slack["signing_secret"],
-            "bot_user_id": slack.get("bot_user_id", ""),
-            "bot_token": slack.get("bot_token", ""),
-            "events_url": url("slack-webhook", "/events"),
-        },
-        "telegram": {
-            "bot_id": telegram["bot_id"],
-            "secret_token": telegram["secret_token"],
-            "bot_token": telegram.get("bot_token", ""),
-            "webhook_url": url("telegram-webhook", f"/webhook/{telegram['bot_id']}"),
-        },
-        "webchat": {
-            "site_key": webchat["site_key"],
-            "allowed_origins": webchat.get("allowed_origins", []),
-            "sessions_url": url("webchat", SESSIONS_PATH),
-            "messages_url": url("webchat", MESSAGES_PATH),
-        },
-    }
+    """The dev tenant's id and, per channel, what to reach it with (its ``SPEC.dev``)."""
+    entry: dict[str, Any] = {"id": tenant["id"]}
+    for spec in specs():
+        accounts = tenant.get(spec.name) or []
+        if accounts:
+            entry[spec.name] = spec.dev.endpoints(accounts[0], urls.get(spec.function))
+    return entry
 
 
 def write_private(path: Path, text: str) -> None:

@@ -24,8 +24,10 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 def _target(call: dict[str, Any]) -> str:
     body = call.get("json")
     body = body if isinstance(body, dict) else {}
-    key = {"whatsapp": "to", "slack": "channel", "telegram": "chat_id"}.get(call.get("channel", ""))
-    return str(body.get(key, "?")) if key else "?"
+    from shared.devstack.sandbox import apis
+
+    api = apis().get(str(call.get("channel", "")))
+    return str(body.get(api.recipient_field, "?")) if api else "?"
 
 
 def _text(body: Any) -> str:

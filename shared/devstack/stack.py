@@ -22,7 +22,7 @@ from shared.devstack.dependencies import Dependency
 from shared.devstack.dispatcher import DispatcherProcess
 from shared.devstack.functions import FunctionProcess
 from shared.devstack.pids import PidFiles
-from shared.devstack.sandbox import api_bases
+from shared.devstack.sandbox import api_bases_setting
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +89,8 @@ class Stack:
         names = functions.discover(root / "functions")
         ports = functions.assign_ports(names, self.options.base_port)
         tenants_file = self.state_dir / "tenants.json"
-        tenant = devtenant.write_tenants_file(tenants_file, ports.get("webchat"))
+        urls = {name: f"http://{functions.HOST}:{port}" for name, port in ports.items()}
+        tenant = devtenant.write_tenants_file(tenants_file, urls)
 
         self.say(f"starting {len(names)} functions: {', '.join(names)} …")
         env = self._function_env(tenants_file)
@@ -144,7 +145,7 @@ class Stack:
             MCP_ENGINE_URL=self.dependency("mcp-engine").url,
             SECURITY_HUB_URL=self.dependency("security-hub").url,
             # Replies go to the sandbox, never to the real platforms, whatever the shell says.
-            **api_bases(self.dependency("sandbox").url),
+            **api_bases_setting(self.dependency("sandbox").url),
             TENANTS_FILE=str(tenants_file),
             TOPIC_PREFIX=self.settings.topic_prefix,
             WORKERS="1",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.errors import DependencyUnavailable
 from shared.models import Channel
 
 
@@ -56,3 +57,19 @@ def options_as_text(text: str, titles: list[str]) -> str:
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, with an ellipsis when something was cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def provider_id(channel: str, value: Any) -> str:
+    """The provider's id of a sent message, from a success answer; an unreadable one is
+    :func:`unreadable`."""
+    if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+        return str(value)
+    raise unreadable(channel, 200)
+
+
+def unreadable(channel: str, status: int) -> DependencyUnavailable:
+    """A 2xx we cannot read: the message may well have been sent, so it is retried
+    (at-least-once) rather than recorded as failed (maybe lost)."""
+    return DependencyUnavailable(
+        f"{channel} API answered {status} without a message id", dependency=f"{channel}-api"
+    )

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.errors import BadRequest
-from shared.models import Channel, OutboundMessage
+from shared.models import OutboundMessage
 from shared.store.messages import outbound_document
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
@@ -27,9 +27,12 @@ def channel_message_id(channel: str, chat_id: str, provider_id: str) -> str:
     """The provider id as stored in ``channel_message_id`` (unique per tenant and channel).
 
     A WhatsApp wamid is globally unique, but a Slack ``ts`` is only unique within its channel
-    and a Telegram ``message_id`` within its chat, so those are qualified with the chat.
+    and a Telegram ``message_id`` within its chat: a channel declaring
+    ``ids_unique_per_chat`` has its ids qualified with the chat.
     """
-    if channel in (Channel.SLACK, Channel.TELEGRAM):
+    from shared.channels.registry import spec
+
+    if spec(channel).outbound.ids_unique_per_chat:
         return f"{chat_id}/{provider_id}"
     return provider_id
 

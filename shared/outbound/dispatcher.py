@@ -27,18 +27,19 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
+from shared.caching import per_process
+from shared.channels.registry import spec
 from shared.clock import Clock, system_clock
 from shared.errors import DependencyUnavailable, RateLimited
 from shared.eventfn import decode
 from shared.events import MESSAGE_OUTBOUND
-from shared.models import Channel, OutboundMessage
-from shared.outbound import webchat
+from shared.handlers import EventFunction
+from shared.models import OutboundMessage
 from shared.outbound.api import Undeliverable
 from shared.outbound.delivery import FINISHED, SENDING, Claim, Deliveries, channel_message_id
-from shared.outbound.render import Account, find_account, render
+from shared.outbound.render import find_account, render
 from shared.outbound.send import ChannelApi
 from shared.settings import Settings, get_settings
 from shared.status import StatusTracker
@@ -79,7 +80,7 @@ class Dispatcher:
         with unavailable_as_503():
             return self._dispatch(message, account)
 
-    def _dispatch(self, message: OutboundMessage, account: Account) -> str:
+    def _dispatch(self, message: OutboundMessage, account: Any) -> str:
         ensure_once(self.db)
         deliveries = Deliveries(self.db)
         deliveries.ensure(message, self._now())
@@ -123,11 +124,11 @@ class Dispatcher:
         return "sent"
 
     def _send(
-        self, message: OutboundMessage, account: Account, last_inbound_at: datetime | None
+        self, message: OutboundMessage, account: Any, last_inbound_at: datetime | None
     ) -> str:
-        if message.channel is Channel.WEBCHAT:
-            webchat.publish(self.settings.redis_url, message)
-            return message.message_id  # the stored document is the delivery; its id is ours
+        deliver = spec(message.channel).outbound.deliver
+        if deliver is not None:  # a channel without an API (web chat) delivers it itself
+            return deliver(message, self.settings)
         request = render(
             message, account, self.settings, last_inbound_at=last_inbound_at, now=self._now()
         )
@@ -158,8 +159,8 @@ class Dispatcher:
             log.exception("delivery not released", extra={"message_id": message.message_id})
 
     def _last_inbound_at(self, message: OutboundMessage) -> datetime | None:
-        if message.channel is not Channel.WHATSAPP:
-            return None  # only WhatsApp has a customer-service window
+        if not spec(message.channel).outbound.needs_last_inbound:
+            return None  # only a channel with a customer-service window (WhatsApp) asks
         conversation = ConversationStore(self.db).get(message.tenant_id, message.conversation_key)
         value = (conversation or {}).get("last_inbound_at")
         return value if isinstance(value, datetime) else None
@@ -168,7 +169,7 @@ class Dispatcher:
         return datetime.fromtimestamp(self.clock(), UTC)
 
 
-@lru_cache(maxsize=1)
+@per_process
 def get_dispatcher() -> Dispatcher:
     """The process's dispatcher; clients connect on first use, not here."""
     settings = get_settings()
@@ -187,3 +188,13 @@ def health() -> dict[str, bool]:
         "mongodb": mongodb_reachable(settings.mongodb_uri),
         "redis": redis_reachable(settings.redis_url),
     }
+
+
+FUNCTION = EventFunction(
+    name=SERVICE,
+    handler=lambda: get_dispatcher().handle,
+    health=health,
+    required=("mongodb",),
+    poison="store",
+    uses=("core", "redis", "mongodb", "tenants", "channel-apis"),
+)

@@ -1,42 +1,28 @@
-"""One reply → one channel API request, by channel.
+"""One reply → one channel API request, by the channel's own renderer.
 
-Each channel module follows its platform's API reference (named in its docstring) and is pure:
-the same message, account, settings and clock give the same request. Rich content falls back
-to text where a channel lacks it (options become numbered lines), following the brief's
-channel rule: text is required, everything else is optional. Web chat has no API and is not
-rendered here (see :mod:`shared.outbound.webchat`).
+Each channel's ``outbound.render`` follows its platform's API reference and is pure: the same
+message, account, settings and context give the same request. Rich content falls back to text
+where a channel lacks it (options become numbered lines): text is required, everything else is
+optional. A channel without an API (web chat) delivers instead (``outbound.deliver``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
+from shared.channels.contract import SendContext
+from shared.channels.registry import spec
 from shared.errors import BadRequest
-from shared.models import Channel, OutboundMessage
-from shared.outbound import slack, telegram, whatsapp
+from shared.models import OutboundMessage
 from shared.outbound.api import ApiRequest, Undeliverable
 from shared.settings import Settings
-from shared.tenants import (
-    SlackAccount,
-    TelegramAccount,
-    TenantDirectory,
-    WebchatAccount,
-    WhatsAppAccount,
-)
-
-Account = WhatsAppAccount | SlackAccount | TelegramAccount | WebchatAccount
+from shared.tenants import TenantDirectory
 
 
-def find_account(message: OutboundMessage, tenants: TenantDirectory) -> Account:
+def find_account(message: OutboundMessage, tenants: TenantDirectory) -> Any:
     """The sending account; a reply naming another tenant's account can never be sent."""
-    accounts: dict[Channel, Mapping[str, Account]] = {
-        Channel.WHATSAPP: tenants.whatsapp,
-        Channel.SLACK: tenants.slack,
-        Channel.TELEGRAM: tenants.telegram,
-        Channel.WEBCHAT: tenants.webchat,
-    }
-    account = accounts[message.channel].get(message.account_id)
+    account = tenants.account(message.channel, message.account_id)
     if account is None or account.tenant_id != message.tenant_id:
         raise BadRequest(
             f"tenant {message.tenant_id} has no {message.channel} account {message.account_id}",
@@ -45,9 +31,14 @@ def find_account(message: OutboundMessage, tenants: TenantDirectory) -> Account:
     return account
 
 
+def api_base(channel: str, settings: Settings) -> str:
+    """Where the channel's API is: ``CHANNEL_API_BASES`` (the sandbox, a proxy), else its own."""
+    return settings.channel_api_bases.get(channel) or spec(channel).outbound.api_base
+
+
 def render(
     message: OutboundMessage,
-    account: Account,
+    account: Any,
     settings: Settings,
     *,
     last_inbound_at: datetime | None = None,
@@ -55,17 +46,19 @@ def render(
 ) -> ApiRequest:
     """The API call that sends ``message``; :class:`Undeliverable` when none may be made.
 
-    ``last_inbound_at`` and ``now`` decide WhatsApp's 24-hour window; other channels have none.
+    ``last_inbound_at`` and ``now`` decide a customer-service window (WhatsApp's 24 hours).
     """
     if not message.text.strip() and message.template is None:
         # Every channel requires text (WhatsApp body, Slack text or blocks, Telegram 1+ chars).
         raise Undeliverable("empty_message", "a reply needs text (or a template)")
-    if isinstance(account, WhatsAppAccount):
-        if now is None:
-            raise ValueError("WhatsApp rendering needs the current time for the 24-hour window")
-        return whatsapp.render(message, account, settings, last_inbound_at=last_inbound_at, now=now)
-    if isinstance(account, SlackAccount):
-        return slack.render(message, account, settings)
-    if isinstance(account, TelegramAccount):
-        return telegram.render(message, account, settings)
-    raise ValueError(f"{message.channel} replies are not sent over an API")
+    outbound = spec(message.channel).outbound
+    if outbound.render is None:
+        raise ValueError(f"{message.channel} replies are not sent over an API")
+    if outbound.needs_last_inbound and now is None:
+        raise ValueError(f"{message.channel} rendering needs the current time for its window")
+    context = SendContext(
+        api_base=api_base(message.channel, settings),
+        now=now or datetime.now().astimezone(),
+        last_inbound_at=last_inbound_at,
+    )
+    return outbound.render(message, account, settings, context)

@@ -3,8 +3,8 @@
 One ``httpx.Client`` per process, created on first send (import time is cold-start time, and
 a connection pool must not be shared across a fork). Every answer ends one of three ways:
 
-- **sent**: the provider's message id is returned (WhatsApp ``messages[0].id``, Slack ``ts``,
-  Telegram ``result.message_id``);
+- **sent**: the provider's message id is returned (each channel's ``outbound.interpret`` reads
+  it: WhatsApp ``messages[0].id``, Slack ``ts``, Telegram ``result.message_id``, …);
 - **retry later**: :class:`RateLimited` for 429 and the platforms' rate-limit errors, with
   ``Retry-After`` (or Telegram's ``parameters.retry_after``) honoured;
   :class:`DependencyUnavailable` for 5xx, connect errors and timeouts;
@@ -26,20 +26,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import DependencyUnavailable, RateLimited, describe
-from shared.models import Channel
-from shared.outbound.api import ApiRequest, Undeliverable
+from shared.outbound.api import ApiRequest
 
 if TYPE_CHECKING:
     import httpx
 
-# Graph API error codes that mean "slow down" or "our side is down" (Cloud API error-codes
-# reference): 4 app rate limit, 80007 account rate limit, 130429 throughput, 131048 spam
-# rate limit, 131056 pair rate limit; 1/2 service, 131000 unknown, 131016 service
-# unavailable, 133004 server temporarily unavailable.
-WHATSAPP_THROTTLED = frozenset({4, 80007, 130429, 131048, 131056})
-WHATSAPP_UNAVAILABLE = frozenset({1, 2, 131000, 131016, 133004})
-# chat.postMessage errors that are Slack's trouble, not ours.
-SLACK_UNAVAILABLE = frozenset({"internal_error", "fatal_error", "service_unavailable"})
 DEFAULT_RETRY_AFTER_S = 1
 
 
@@ -85,8 +76,14 @@ def quiet_request_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def interpret(channel: Channel, status: int, retry_after: str | None, body: Any) -> str:
-    """A channel API answer → the provider message id, or the exception that says what next."""
+def interpret(channel: str, status: int, retry_after: str | None, body: Any) -> str:
+    """A channel API answer → the provider message id, or the exception that says what next.
+
+    429 and 5xx mean the same on every channel; the rest is the channel's to read
+    (its ``SPEC.outbound.interpret``).
+    """
+    from shared.channels.registry import spec
+
     document = body if isinstance(body, dict) else {}
     wait_s = _retry_after(retry_after, document)
     if status == 429:
@@ -95,72 +92,10 @@ def interpret(channel: Channel, status: int, retry_after: str | None, body: Any)
         raise DependencyUnavailable(
             f"{channel} API answered {status}", dependency=f"{channel}-api", retry_after_s=wait_s
         )
-    if channel is Channel.WHATSAPP:
-        return _whatsapp(status, document, wait_s)
-    if channel is Channel.SLACK:
-        return _slack(status, document, wait_s)
-    return _telegram(status, document, wait_s)
-
-
-def _whatsapp(status: int, document: dict[str, Any], wait_s: int) -> str:
-    error = document.get("error")
-    if 200 <= status < 300 and not isinstance(error, dict):
-        messages = document.get("messages")
-        first = messages[0] if isinstance(messages, list) and messages else None
-        return _provider_id(Channel.WHATSAPP, first.get("id") if isinstance(first, dict) else None)
-    error = error if isinstance(error, dict) else {}
-    code = error.get("code")
-    message = str(error.get("message") or f"HTTP {status}")
-    if code in WHATSAPP_THROTTLED:
-        raise RateLimited(f"whatsapp API rate limit ({code}): {message}", retry_after_s=wait_s)
-    if code in WHATSAPP_UNAVAILABLE:
-        raise DependencyUnavailable(
-            f"whatsapp API error {code}: {message}", dependency="whatsapp-api"
-        )
-    raise Undeliverable(str(code or f"http_{status}"), message, http_status=status)
-
-
-def _slack(status: int, document: dict[str, Any], wait_s: int) -> str:
-    if 200 <= status < 300 and document.get("ok") is True:
-        return _provider_id(Channel.SLACK, document.get("ts"))
-    error = str(document.get("error") or "")
-    if 200 <= status < 300 and not error:
-        raise _unreadable(Channel.SLACK, status)
-    if error == "ratelimited":
-        raise RateLimited("slack API rate limit (ratelimited)", retry_after_s=wait_s)
-    if error in SLACK_UNAVAILABLE:
-        raise DependencyUnavailable(f"slack API error {error}", dependency="slack-api")
-    code = error or f"http_{status}"
-    raise Undeliverable(code, f"chat.postMessage failed: {code}", http_status=status)
-
-
-def _telegram(status: int, document: dict[str, Any], wait_s: int) -> str:
-    if 200 <= status < 300 and document.get("ok") is True:
-        result = document.get("result")
-        return _provider_id(
-            Channel.TELEGRAM, result.get("message_id") if isinstance(result, dict) else None
-        )
-    code = document.get("error_code")
-    if 200 <= status < 300 and code is None:
-        raise _unreadable(Channel.TELEGRAM, status)
-    description = str(document.get("description") or f"HTTP {status}")
-    if code == 429:
-        raise RateLimited(f"telegram API rate limit: {description}", retry_after_s=wait_s)
-    raise Undeliverable(str(code or f"http_{status}"), description, http_status=status)
-
-
-def _provider_id(channel: Channel, value: Any) -> str:
-    if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
-        return str(value)
-    raise _unreadable(channel, 200)
-
-
-def _unreadable(channel: Channel, status: int) -> DependencyUnavailable:
-    """A 2xx we cannot read: the message may well have been sent, so it is retried
-    (at-least-once) rather than recorded as failed (maybe lost)."""
-    return DependencyUnavailable(
-        f"{channel} API answered {status} without a message id", dependency=f"{channel}-api"
-    )
+    read = spec(channel).outbound.interpret
+    if read is None:
+        raise ValueError(f"{channel} replies are not sent over an API")
+    return read(status, document, wait_s)
 
 
 MAX_RETRY_AFTER_S = 3600  # a provider asking for more is treated as asking for an hour

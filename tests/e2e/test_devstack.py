@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.channels.whatsapp.dev import PHONE_NUMBER_ID, SAMPLE_WA_ID
 from shared.devstack import devtenant, functions
-from shared.devstack.devtenant import SAMPLE_WA_ID
 from shared.devstack.functions import FunctionError
 from shared.devstack.servers import free_port
 from shared.events import MESSAGE_RECEIVED
@@ -99,8 +99,8 @@ def test_a_function_that_cannot_start_is_named_with_its_log(tmp_path: Path) -> N
 
 def test_the_dev_tenant_keeps_its_secrets_and_follows_the_webchat_port(tmp_path: Path) -> None:
     path = tmp_path / "tenants.json"
-    first = devtenant.write_tenants_file(path, webchat_port=8084)
-    second = devtenant.write_tenants_file(path, webchat_port=9000)
+    first = devtenant.write_tenants_file(path, {"webchat": "http://127.0.0.1:8084"})
+    second = devtenant.write_tenants_file(path, {"webchat": "http://127.0.0.1:9000"})
 
     assert second["whatsapp"] == first["whatsapp"]
     assert second["telegram"][0]["secret_token"] == first["telegram"][0]["secret_token"]
@@ -110,4 +110,4 @@ def test_the_dev_tenant_keeps_its_secrets_and_follows_the_webchat_port(tmp_path:
         "http://localhost:9000",
     ]
     directory = TenantDirectory.from_settings(Settings(tenants_file=str(path)))
-    assert directory.whatsapp[devtenant.WHATSAPP_PHONE_NUMBER_ID].tenant_id == "dev"
+    assert directory.of("whatsapp")[PHONE_NUMBER_ID].tenant_id == "dev"

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from shared.caching import clear_all
 from shared.devstack import servers
 from shared.kafka import ensure_topics
 from tests.conftest import TENANTS
@@ -94,28 +95,6 @@ def topic_prefix(kafka_brokers: str) -> str:
     return prefix
 
 
-def reset_process_caches() -> None:
-    """Settings, tenants and clients are read once per process; tests change the env."""
-    from shared.audit import get_audit_log
-    from shared.bot.runtime import get_processor
-    from shared.ingress import get_ingress
-    from shared.outbound.dispatcher import get_dispatcher
-    from shared.settings import get_settings
-    from shared.status import get_tracker
-    from shared.tenants import get_directory
-
-    for cached in (
-        get_settings,
-        get_directory,
-        get_ingress,
-        get_processor,
-        get_dispatcher,
-        get_tracker,
-        get_audit_log,
-    ):
-        cached.cache_clear()
-
-
 @pytest.fixture
 def function_env(
     monkeypatch: pytest.MonkeyPatch, kafka_brokers: str, redis_url: str, topic_prefix: str
@@ -130,9 +109,9 @@ def function_env(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("TENANTS_FILE", raising=False)
-    reset_process_caches()
+    clear_all()
     yield env
-    reset_process_caches()
+    clear_all()
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.caching import clear_all
 from shared.devstack import sandbox
-from tests.integration.conftest import reset_process_caches
 
 
 @pytest.fixture(scope="session", name="sandbox_url")
@@ -40,7 +40,7 @@ def outbound_env_fixture(
         "MONGODB_URI": mongodb_server,
         "MONGODB_DATABASE": f"test_{uuid.uuid4().hex[:12]}",
         "CHANNEL_API_TIMEOUT_S": "2",
-        **sandbox.api_bases(sandbox_url),
+        **sandbox.api_bases_setting(sandbox_url),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -52,12 +52,7 @@ def outbound_env_fixture(
 
 
 def reset_caches() -> None:
-    from shared.outbound.dispatcher import get_dispatcher
-    from shared.status import get_tracker
-
-    reset_process_caches()
-    get_dispatcher.cache_clear()
-    get_tracker.cache_clear()
+    clear_all()
 
 
 @pytest.fixture(name="db")

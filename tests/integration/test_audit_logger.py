@@ -12,8 +12,9 @@ from cloudevents.http import CloudEvent
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from shared.caching import clear_all
 from shared.devstack.servers import free_port
-from tests.integration.conftest import ROOT, reset_process_caches
+from tests.integration.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -23,19 +24,15 @@ def start(mongodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..
     """``start(**env)``: the audit-logger function, loaded with the test's settings."""
     import functions_framework
 
-    from shared import audit
-
     def make(**env: str) -> FlaskClient:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        reset_process_caches()
-        audit.get_audit_log.cache_clear()
+        clear_all()
         source = ROOT / "functions" / "audit-logger" / "main.py"
         return functions_framework.create_app("handle", str(source)).test_client()
 
     yield make
-    reset_process_caches()
-    audit.get_audit_log.cache_clear()
+    clear_all()
 
 
 def received(event_id: str = "9f0c1d2e") -> CloudEvent:

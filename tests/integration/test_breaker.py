@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 CONTEXT = ConversationContext("acme", "whatsapp", "acme:whatsapp:1/2")
 MESSAGE = InboundMessage(
     "acme",
-    Channel.WHATSAPP,
+    Channel("whatsapp"),
     "1",
     "2",
     "wamid.1",

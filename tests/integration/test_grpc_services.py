@@ -83,7 +83,7 @@ def engine_for(url: str, deadline_s: float = DEADLINE_S) -> EngineClient:
 def message(text: str | None, interactive: InteractiveReply | None = None) -> InboundMessage:
     return InboundMessage(
         tenant_id="acme",
-        channel=Channel.WEBCHAT,
+        channel=Channel("webchat"),
         account_id="site-acme",
         chat_id="visitor-1",
         platform_message_id=f"m-{time.monotonic_ns()}",

@@ -177,12 +177,12 @@ def test_broker_down_is_503_and_nothing_is_marked_then_the_retry_lands(
     redis_url: str,
     topic_prefix: str,
 ) -> None:
-    from tests.integration.conftest import reset_process_caches
+    from shared.caching import clear_all
 
     topics = [f"{topic_prefix}.messages.inbound", f"{topic_prefix}.messages.status"]
     ensure_topics([own_broker.url], topics)
     monkeypatch.setenv("KAFKA_BROKERS", own_broker.url)
-    reset_process_caches()
+    clear_all()
     client = make_client("whatsapp-webhook")
     body = payload_bytes("whatsapp", "text_message.json")
     assert client.post("/", data=body, headers=signed(body)).status_code == 200
@@ -219,10 +219,10 @@ def test_redis_down_still_publishes(
     read_events: Callable[..., list[Any]],
 ) -> None:
     """Redis is a cache: without it ingress cannot dedupe, but it must not drop messages."""
-    from tests.integration.conftest import reset_process_caches
+    from shared.caching import clear_all
 
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{servers.free_port()}/0")
-    reset_process_caches()
+    clear_all()
     client = make_client("whatsapp-webhook")
     body = payload_bytes("whatsapp", "text_message.json")
 

@@ -75,8 +75,8 @@ def start(
 ) -> Iterator[Callable[..., FlaskClient]]:
     """``start(**env)``: the function under test, loaded with the test's settings."""
     from shared.bot.runtime import get_processor
+    from shared.caching import clear_all
     from shared.grpc.channel import close_channels
-    from tests.integration.conftest import reset_process_caches
 
     ensure_topics(kafka_brokers.split(","), [f"{topic_prefix}.messages.outbound"])
 
@@ -89,7 +89,7 @@ def start(
         }
         for key, value in settings.items():
             monkeypatch.setenv(key, value)
-        reset_process_caches()
+        clear_all()
         _drop_processor()
         return make_client("message-processor")
 
@@ -106,7 +106,7 @@ def start(
 def inbound(text: str | None = "hello", platform_id: str = "wamid.1") -> InboundMessage:
     return InboundMessage(
         tenant_id="acme",
-        channel=Channel.WHATSAPP,
+        channel=Channel("whatsapp"),
         account_id="106540352242922",
         chat_id="16505551234",
         platform_message_id=platform_id,

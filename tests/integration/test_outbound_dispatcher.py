@@ -28,10 +28,10 @@ from tests.integration.outbound_support import (  # noqa: F401
 pytestmark = pytest.mark.integration
 
 ACCOUNTS = {
-    Channel.WHATSAPP: ("106540352242922", "16505551234"),
-    Channel.SLACK: ("T0001ACME", "C0123ABC"),
-    Channel.TELEGRAM: ("7000000001", "555001"),
-    Channel.WEBCHAT: ("site-acme", "conv-42"),
+    Channel("whatsapp"): ("106540352242922", "16505551234"),
+    Channel("slack"): ("T0001ACME", "C0123ABC"),
+    Channel("telegram"): ("7000000001", "555001"),
+    Channel("webchat"): ("site-acme", "conv-42"),
 }
 
 
@@ -92,11 +92,11 @@ def dispatcher(make_client: Callable[[str], FlaskClient], outbound_env: Any) -> 
     return make_client("outbound-dispatcher")
 
 
-@pytest.mark.parametrize("channel", [Channel.WHATSAPP, Channel.SLACK, Channel.TELEGRAM])
+@pytest.mark.parametrize("channel", [Channel("whatsapp"), Channel("slack"), Channel("telegram")])
 def test_one_reply_per_channel_is_sent_and_recorded(
     dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any, channel: Channel
 ) -> None:
-    message = reply(channel, thread_id="1718000000.000100" if channel is Channel.SLACK else None)
+    message = reply(channel, thread_id="1718000000.000100" if channel == Channel("slack") else None)
     open_window(db, message)
 
     response = post(dispatcher, message)
@@ -106,14 +106,14 @@ def test_one_reply_per_channel_is_sent_and_recorded(
     assert call["channel"] == channel and call["status"] == 200
     assert "Authorization" not in call["headers"]
     body, answer = call["json"], call["response"]
-    if channel is Channel.WHATSAPP:
+    if channel == Channel("whatsapp"):
         assert call["path"] == "/v21.0/106540352242922/messages"
         assert body["to"] == "16505551234" and body["type"] == "interactive"
         buttons = body["interactive"]["action"]["buttons"]
         assert [b["reply"]["id"] for b in buttons] == ["blue", "green"]
         provider_id = answer["messages"][0]["id"]
         channel_message_id = provider_id
-    elif channel is Channel.SLACK:
+    elif channel == Channel("slack"):
         assert call["path"] == "/api/chat.postMessage"
         assert body["channel"] == "C0123ABC" and body["thread_ts"] == "1718000000.000100"
         assert body["text"] == message.text and body["blocks"][1]["type"] == "actions"
@@ -138,7 +138,7 @@ def test_one_reply_per_channel_is_sent_and_recorded(
 def test_the_processors_document_is_used_not_duplicated(
     dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
 ) -> None:
-    message = reply(Channel.SLACK)
+    message = reply(Channel("slack"))
     db.messages.insert_one(outbound_document(message, datetime.now(UTC)))
 
     assert post(dispatcher, message).status_code == 200
@@ -150,7 +150,7 @@ def test_the_processors_document_is_used_not_duplicated(
 def test_the_same_event_twice_sends_once(
     dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
 ) -> None:
-    message = reply(Channel.TELEGRAM)
+    message = reply(Channel("telegram"))
 
     codes = [post(dispatcher, message).status_code for _ in range(2)]
 
@@ -162,7 +162,7 @@ def test_the_same_event_twice_sends_once(
 def test_500_then_200_retries_and_sends_once(
     dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
 ) -> None:
-    message = reply(Channel.SLACK)
+    message = reply(Channel("slack"))
     channel_api.fail("slack", 500)
 
     first = post(dispatcher, message)
@@ -185,7 +185,7 @@ def test_500_then_200_retries_and_sends_once(
 def test_429_answers_429_with_the_platforms_retry_after(
     dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
 ) -> None:
-    message = reply(Channel.TELEGRAM)
+    message = reply(Channel("telegram"))
     channel_api.fail("telegram", 429, retry_after=9)
 
     response = post(dispatcher, message)
@@ -198,7 +198,7 @@ def test_429_answers_429_with_the_platforms_retry_after(
 def test_400_is_failed_with_the_provider_error_and_never_retried(
     dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
 ) -> None:
-    message = reply(Channel.WHATSAPP)
+    message = reply(Channel("whatsapp"))
     open_window(db, message)
     channel_api.fail("whatsapp", 400, error="131026")
 
@@ -219,7 +219,7 @@ def test_400_is_failed_with_the_provider_error_and_never_retried(
 def test_whatsapp_outside_the_window_fails_without_a_call(
     dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
 ) -> None:
-    message = reply(Channel.WHATSAPP)
+    message = reply(Channel("whatsapp"))
     open_window(db, message, age=timedelta(hours=25))
 
     response = post(dispatcher, message)
@@ -235,7 +235,7 @@ def test_whatsapp_outside_the_window_fails_without_a_call(
 def test_whatsapp_outside_the_window_sends_a_template(
     dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
 ) -> None:
-    message = reply(Channel.WHATSAPP, template=TemplateRef("follow_up", "en_US", ("Ada",)))
+    message = reply(Channel("whatsapp"), template=TemplateRef("follow_up", "en_US", ("Ada",)))
     open_window(db, message, age=timedelta(days=2))
 
     assert post(dispatcher, message).status_code == 200
@@ -251,7 +251,7 @@ def test_web_chat_reply_is_stored_and_published(
 ) -> None:
     import redis
 
-    message = reply(Channel.WEBCHAT)
+    message = reply(Channel("webchat"))
     subscriber = redis.Redis.from_url(redis_url).pubsub()
     subscriber.subscribe("webchat:acme:site-acme/conv-42")
     assert subscriber.get_message(timeout=2)["type"] == "subscribe"  # type: ignore[index]
@@ -278,7 +278,7 @@ def test_web_chat_reply_is_stored_and_published(
 def test_a_live_lease_answers_429_and_an_expired_one_is_taken_over(
     dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
 ) -> None:
-    message = reply(Channel.SLACK)
+    message = reply(Channel("slack"))
     document = outbound_document(message, datetime.now(UTC))
     lease_until = datetime.now(UTC) + timedelta(seconds=20)
     document["delivery"] |= {"state": "sending", "attempts": 1, "lease_until": lease_until}
@@ -308,9 +308,9 @@ def test_sandbox_unreachable_is_503(
     from shared.devstack.servers import free_port
     from tests.integration.outbound_support import reset_caches
 
-    monkeypatch.setenv("SLACK_API_BASE", f"http://127.0.0.1:{free_port()}/api")
+    monkeypatch.setenv("CHANNEL_API_BASES", f"slack=http://127.0.0.1:{free_port()}/api")
     reset_caches()
-    message = reply(Channel.SLACK)
+    message = reply(Channel("slack"))
     started = time.monotonic()
 
     response = post(make_client("outbound-dispatcher"), message)
@@ -321,7 +321,7 @@ def test_sandbox_unreachable_is_503(
 
 
 def test_poison_event_is_400_and_kept(dispatcher: FlaskClient, db: Any) -> None:
-    message = reply(Channel.SLACK)
+    message = reply(Channel("slack"))
 
     response = post(dispatcher, message, data={"tenant_id": "acme", "channel": "slack"})
 
@@ -335,7 +335,7 @@ def test_poison_event_is_400_and_kept(dispatcher: FlaskClient, db: Any) -> None:
 def test_another_tenants_account_is_poison(
     dispatcher: FlaskClient, channel_api: SandboxCalls
 ) -> None:
-    message = reply(Channel.TELEGRAM, account_id="7000000002")
+    message = reply(Channel("telegram"), account_id="7000000002")
 
     response = post(dispatcher, message)
 

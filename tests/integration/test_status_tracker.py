@@ -42,7 +42,7 @@ PHONE_NUMBER_ID, WA_ID = "106540352242922", "16505551234"
 def reply(message_id: str = "out-1") -> OutboundMessage:
     return OutboundMessage(
         tenant_id="acme",
-        channel=Channel.WHATSAPP,
+        channel=Channel("whatsapp"),
         account_id=PHONE_NUMBER_ID,
         chat_id=WA_ID,
         message_id=message_id,
@@ -64,7 +64,7 @@ def status(
 ) -> StatusUpdate:
     return StatusUpdate(
         tenant_id=tenant_id,
-        channel=Channel.WHATSAPP,
+        channel=Channel("whatsapp"),
         account_id=PHONE_NUMBER_ID,
         chat_id=WA_ID,
         platform_message_id=wamid,

@@ -60,7 +60,7 @@ DOCUMENTED: dict[str, dict[str, tuple[list[tuple[str, int]], dict[str, Any]]]] =
 def inbound(platform_id: str = "wamid.1", **changes: Any) -> InboundMessage:
     message = InboundMessage(
         tenant_id="acme",
-        channel=Channel.WHATSAPP,
+        channel=Channel("whatsapp"),
         account_id="106540352242922",
         chat_id="16505551234",
         platform_message_id=platform_id,
@@ -74,7 +74,7 @@ def inbound(platform_id: str = "wamid.1", **changes: Any) -> InboundMessage:
 
 def reply(message_id: str = "reply-1", text: str = "hi") -> OutboundMessage:
     return OutboundMessage(
-        "acme", Channel.WHATSAPP, "106540352242922", "16505551234", message_id, text,
+        "acme", Channel("whatsapp"), "106540352242922", "16505551234", message_id, text,
         Author.BOT, "2025-06-08T21:00:00Z",
     )  # fmt: skip
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from shared.channels import webchat_tokens
+from shared.channels.webchat import tokens as webchat_tokens
 from shared.events import MESSAGE_RECEIVED
 from shared.tenants import TenantDirectory
 from tests.conftest import TENANTS, payload, payload_bytes
@@ -97,7 +97,7 @@ def test_same_client_message_id_three_times_gives_one_event(
 
 
 def expired_token() -> str:
-    account = TenantDirectory.from_dict(TENANTS).webchat["site-acme"]
+    account = TenantDirectory.from_dict(TENANTS).of("webchat")["site-acme"]
     return webchat_tokens.issue(account, now=time.time() - 3600, ttl_s=1800).token
 
 
@@ -193,11 +193,11 @@ def test_routes_and_methods(make_client: Client) -> None:
 def test_sessions_are_limited_per_client_and_per_site(
     make_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.integration.conftest import reset_process_caches
+    from shared.caching import clear_all
 
     monkeypatch.setenv("WEBCHAT_SESSIONS_PER_CLIENT_PER_MIN", "3")
     monkeypatch.setenv("WEBCHAT_SESSIONS_PER_SITE_PER_MIN", "5")
-    reset_process_caches()
+    clear_all()
     client = make_client("webchat")
     body = payload_bytes("webchat", "session.json")
 

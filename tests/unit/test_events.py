@@ -10,7 +10,7 @@ from shared.models import Channel, DeliveryStatus, InboundMessage, MessageKind, 
 def message(platform_id: str = "wamid.1", tenant: str = "acme") -> InboundMessage:
     return InboundMessage(
         tenant_id=tenant,
-        channel=Channel.WHATSAPP,
+        channel=Channel("whatsapp"),
         account_id="106540352242922",
         chat_id="16505551234",
         platform_message_id=platform_id,
@@ -24,7 +24,7 @@ def message(platform_id: str = "wamid.1", tenant: str = "acme") -> InboundMessag
 def status(state: DeliveryStatus) -> StatusUpdate:
     return StatusUpdate(
         "acme",
-        Channel.WHATSAPP,
+        Channel("whatsapp"),
         "106540352242922",
         "16505551234",
         "wamid.9",

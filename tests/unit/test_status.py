@@ -33,7 +33,7 @@ def fold(start: str | None, statuses: list[DeliveryStatus]) -> str | None:
 def update(status: DeliveryStatus, errors: tuple[dict[str, Any], ...] = ()) -> StatusUpdate:
     return StatusUpdate(
         tenant_id="acme",
-        channel=Channel.WHATSAPP,
+        channel=Channel("whatsapp"),
         account_id="106540352242922",
         chat_id="16505551234",
         platform_message_id="wamid.OUT1",

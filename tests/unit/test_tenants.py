@@ -10,15 +10,15 @@ from tests.conftest import TENANTS
 
 
 def test_accounts_resolve_to_their_tenant(tenants: TenantDirectory) -> None:
-    assert tenants.whatsapp["106540352242922"].tenant_id == "acme"
-    assert tenants.whatsapp["200000000000002"].tenant_id == "globex"
-    assert tenants.slack["T0001ACME"].bot_user_id == "U0BOTACME"
-    assert tenants.telegram["7000000002"].tenant_id == "globex"
-    assert tenants.webchat["site-acme"].allowed_origins == ("https://acme.example",)
+    assert tenants.of("whatsapp")["106540352242922"].tenant_id == "acme"
+    assert tenants.of("whatsapp")["200000000000002"].tenant_id == "globex"
+    assert tenants.of("slack")["T0001ACME"].bot_user_id == "U0BOTACME"
+    assert tenants.of("telegram")["7000000002"].tenant_id == "globex"
+    assert tenants.of("webchat")["site-acme"].allowed_origins == ("https://acme.example",)
 
 
 def test_secrets_never_show_in_repr(tenants: TenantDirectory) -> None:
-    account = tenants.whatsapp["106540352242922"]
+    account = tenants.of("whatsapp")["106540352242922"]
     assert "wa-app-secret-acme" not in repr(account)
     assert "wa-app-secret-acme" not in str(account.app_secret)
     assert account.app_secret.reveal() == "wa-app-secret-acme"
@@ -54,6 +54,6 @@ def test_loaded_from_file_or_inline_json(tmp_path: object) -> None:
     from_file = TenantDirectory.from_settings(Settings(tenants_file=str(path)))
     inline = TenantDirectory.from_settings(Settings(tenants_json=json.dumps(TENANTS)))
     assert from_file == inline
-    assert TenantDirectory.from_settings(Settings()).whatsapp == {}
+    assert TenantDirectory.from_settings(Settings()).of("whatsapp") == {}
     with pytest.raises(TenantConfigError, match="not valid JSON"):
         TenantDirectory.from_settings(Settings(tenants_json="{"))

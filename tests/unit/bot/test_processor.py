@@ -34,7 +34,7 @@ def message(
 ) -> InboundMessage:
     base = InboundMessage(
         tenant_id="acme",
-        channel=Channel.WHATSAPP,
+        channel=Channel("whatsapp"),
         account_id="106540352242922",
         chat_id="16505551234",
         platform_message_id=platform_id,

@@ -118,7 +118,7 @@ def test_anything_else_gets_the_default_answer(engine: RuleEngine, text: str | N
 def _message(text: str | None, interactive: InteractiveReply | None = None) -> InboundMessage:
     return InboundMessage(
         tenant_id="acme",
-        channel=Channel.WEBCHAT,
+        channel=Channel("webchat"),
         account_id="site-acme",
         chat_id="visitor-1",
         platform_message_id="m-1",

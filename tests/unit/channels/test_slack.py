@@ -119,7 +119,7 @@ def test_direct_message(tenants: TenantDirectory) -> None:
 
     assert message == InboundMessage(
         tenant_id="acme",
-        channel=Channel.SLACK,
+        channel=Channel("slack"),
         account_id="T0001ACME",
         chat_id="D0ACMEDM01",
         platform_message_id="Ev08IMMSG001",

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from shared.channels import telegram
+from shared.channels.telegram.account import TelegramAccount
 from shared.clock import frozen
 from shared.errors import BadRequest, ChatServiceError, MethodNotAllowed, NotFound, Unauthorized
 from shared.ingress import Ingress
 from shared.models import InboundMessage, Location, MediaRef, MessageKind, Sender
 from shared.settings import Settings
-from shared.tenants import Secret, TelegramAccount, TenantDirectory
+from shared.tenants import Secret, TenantDirectory
 from shared.web import WebRequest
 from tests.conftest import TENANTS, payload
 from tests.unit.channels.mutate import replaced
@@ -28,7 +29,7 @@ ADA = Sender(id="123456789", name="Ada Lovelace", is_bot=False)
 
 @pytest.fixture
 def acme(tenants: TenantDirectory) -> TelegramAccount:
-    return tenants.telegram["7000000001"]
+    return tenants.of("telegram")["7000000001"]
 
 
 def parse_one(name: str, account: TelegramAccount) -> InboundMessage:
@@ -71,7 +72,7 @@ def test_verify_compares_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> No
         calls.append((a, b))
         return a == b
 
-    monkeypatch.setattr(telegram, "constant_time_equal", spy)
+    monkeypatch.setattr(telegram.inbound, "constant_time_equal", spy)
     telegram.verify_secret_token(ACME_SECRET, Secret(ACME_SECRET))
     assert calls == [(ACME_SECRET, ACME_SECRET)]
 

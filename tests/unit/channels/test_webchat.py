@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.channels import webchat, webchat_tokens
+from shared.channels import webchat
+from shared.channels.webchat import tokens as webchat_tokens
 from shared.clock import frozen
 from shared.errors import BadRequest, ChatServiceError, Forbidden, Unauthorized
 from shared.events import MESSAGE_RECEIVED
@@ -169,7 +170,7 @@ def test_to_inbound_takes_identity_from_the_token_only(ingress: Ingress) -> None
 
     inbound = webchat.to_inbound(message, visitor, NOW + 0.5)
 
-    assert inbound.channel is Channel.WEBCHAT
+    assert inbound.channel == Channel("webchat")
     assert (inbound.tenant_id, inbound.account_id) == ("acme", "site-acme")
     assert inbound.chat_id == visitor.conversation_id
     assert inbound.sender == Sender(id=visitor.visitor_id, name="Ada")
@@ -222,16 +223,19 @@ def test_origin_is_checked_on_both_routes(ingress: Ingress, producer: RecordingP
 
 
 def test_cors_headers(tenants: TenantDirectory) -> None:
-    acme, globex = tenants.webchat["site-acme"], tenants.webchat["site-globex"]
-    assert webchat.cors_headers(None, acme) == {}
-    assert webchat.cors_headers(ACME_ORIGIN, acme)["Access-Control-Allow-Origin"] == ACME_ORIGIN
-    # No allowed_origins configured: the site accepts any origin.
-    assert webchat.cors_headers("https://x.example", globex)["Access-Control-Allow-Origin"] == (
-        "https://x.example"
+    acme, globex = tenants.of("webchat")["site-acme"], tenants.of("webchat")["site-globex"]
+    assert webchat.inbound.cors_headers(None, acme) == {}
+    assert (
+        webchat.inbound.cors_headers(ACME_ORIGIN, acme)["Access-Control-Allow-Origin"]
+        == ACME_ORIGIN
     )
+    # No allowed_origins configured: the site accepts any origin.
+    assert webchat.inbound.cors_headers("https://x.example", globex)[
+        "Access-Control-Allow-Origin"
+    ] == ("https://x.example")
     for origin in ("https://acme.example.evil.com", "http://acme.example", "null", ""):
         with pytest.raises(Forbidden):
-            webchat.cors_headers(origin, acme)
+            webchat.inbound.cors_headers(origin, acme)
 
 
 def test_errors_are_readable_by_an_accepted_origin(tenants: TenantDirectory) -> None:
@@ -264,10 +268,10 @@ def test_configured_origins_are_normalised() -> None:
             ]
         }
     )
-    account = directory.webchat["s"]
-    assert webchat.cors_headers("https://a.example", account)
+    account = directory.of("webchat")["s"]
+    assert webchat.inbound.cors_headers("https://a.example", account)
     with pytest.raises(Forbidden) as info:
-        webchat.preflight("https://b.example", directory)
+        webchat.inbound.preflight("https://b.example", directory)
     assert info.value.code == "origin_not_allowed"
 
 

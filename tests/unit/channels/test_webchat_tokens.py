@@ -13,7 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.channels import webchat_tokens
+from shared.channels.webchat import tokens as webchat_tokens
 from shared.errors import Unauthorized
 from shared.tenants import TenantDirectory
 
@@ -68,7 +68,7 @@ def refused_algorithm(token: str, tenants: TenantDirectory) -> bool:
 
 
 def test_issue_and_verify_round_trip(tenants: TenantDirectory) -> None:
-    account = tenants.webchat["site-acme"]
+    account = tenants.of("webchat")["site-acme"]
     issued = webchat_tokens.issue(account, now=NOW, ttl_s=TTL, visitor_id="v-1", name="Ada")
 
     verified = webchat_tokens.verify(issued.token, tenants, now=NOW + 1)
@@ -87,7 +87,7 @@ def test_issue_and_verify_round_trip(tenants: TenantDirectory) -> None:
 
 
 def test_issue_generates_visitor_and_conversation_ids(tenants: TenantDirectory) -> None:
-    account = tenants.webchat["site-acme"]
+    account = tenants.of("webchat")["site-acme"]
     first = webchat_tokens.issue(account, now=NOW, ttl_s=TTL).claims
     second = webchat_tokens.issue(account, now=NOW, ttl_s=TTL).claims
     assert len(first.visitor_id) == len(first.conversation_id) == 32
@@ -103,7 +103,7 @@ def test_the_hand_forged_hs256_token_verifies(tenants: TenantDirectory) -> None:
 
 
 def test_expiry_follows_the_injected_clock(tenants: TenantDirectory) -> None:
-    token = webchat_tokens.issue(tenants.webchat["site-acme"], now=NOW, ttl_s=TTL).token
+    token = webchat_tokens.issue(tenants.of("webchat")["site-acme"], now=NOW, ttl_s=TTL).token
     assert webchat_tokens.verify(token, tenants, now=NOW + TTL - 1)
     assert rejected(token, tenants, now=NOW + TTL) == "token_expired"
     assert rejected(token, tenants, now=NOW + 10 * TTL) == "token_expired"
@@ -120,7 +120,7 @@ def test_token_from_the_future_is_refused(tenants: TenantDirectory) -> None:
 
 
 def test_tampered_tokens_are_refused(tenants: TenantDirectory) -> None:
-    token = webchat_tokens.issue(tenants.webchat["site-acme"], now=NOW, ttl_s=TTL).token
+    token = webchat_tokens.issue(tenants.of("webchat")["site-acme"], now=NOW, ttl_s=TTL).token
     header, _, signature = token.split(".")
     other_payload = b64url(json.dumps(claims(cid="someone-elses")).encode())
     assert rejected(f"{header}.{other_payload}.{signature}", tenants) == "invalid_token"

@@ -361,7 +361,7 @@ def test_handle_answers_an_unforeseen_shape_with_400(
         raise TypeError("unhashable type: 'list'")
 
     producer = RecordingProducer()
-    monkeypatch.setattr(whatsapp, "parse", broken)
+    monkeypatch.setattr(whatsapp.inbound, "parse", broken)
     with pytest.raises(BadRequest) as info:
         whatsapp.handle(
             _post(payload_bytes("whatsapp", "text_message.json")), _ingress(tenants, producer)

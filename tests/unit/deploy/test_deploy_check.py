@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.catalog import FUNCTIONS, by_name
+from shared.catalog import by_name, functions
 from shared.deploy import __main__ as deploy
 from shared.deploy.bundle import Bundle, Document
 from shared.deploy.schemas import Schemas, validate
@@ -31,7 +31,7 @@ def test_overlay_is_valid(overlay: str, schemas: Schemas) -> None:
     kinds = sorted({doc.kind for doc in bundle.documents})
     assert kinds[:3] == ["ConfigMap", "Job", "KafkaSink"]
     services = {doc.name for doc in bundle.of_kind("Service")}
-    assert services == {spec.name for spec in FUNCTIONS}
+    assert services == {spec.name for spec in functions()}
 
 
 def test_overlays_are_what_the_check_renders_by_default() -> None:
@@ -104,6 +104,6 @@ def test_catalog_is_the_functions_directory() -> None:
 
 def test_every_group_a_function_uses_is_a_settings_group_and_every_group_is_used() -> None:
     groups = {spec.group for spec in specs()}
-    used = {group for function in FUNCTIONS for group in function.uses}
+    used = {group for function in functions() for group in function.uses}
     assert used <= groups
     assert groups <= used, f"settings no function uses: {groups - used}"

@@ -46,7 +46,7 @@ def test_to_request_carries_the_whole_context() -> None:
     )
     message = InboundMessage(
         tenant_id="acme",
-        channel=Channel.TELEGRAM,
+        channel=Channel("telegram"),
         account_id="7000000001",
         chat_id="42",
         platform_message_id="update-9",

@@ -40,16 +40,16 @@ def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Res
     ("channel", "body", "provider_id"),
     [
         (
-            Channel.WHATSAPP,
+            Channel("whatsapp"),
             {"messaging_product": "whatsapp", "messages": [{"id": "wamid.ABC"}]},
             "wamid.ABC",
         ),
         (
-            Channel.SLACK,
+            Channel("slack"),
             {"ok": True, "channel": "C1", "ts": "1718000000.000200"},
             "1718000000.000200",
         ),
-        (Channel.TELEGRAM, {"ok": True, "result": {"message_id": 42, "chat": {"id": 5}}}, "42"),
+        (Channel("telegram"), {"ok": True, "result": {"message_id": 42, "chat": {"id": 5}}}, "42"),
     ],
 )
 def test_success_returns_the_provider_message_id(
@@ -65,7 +65,7 @@ def test_the_request_is_sent_as_built() -> None:
         seen.append(sent)
         return httpx.Response(200, json={"ok": True, "ts": "1.2"})
 
-    api(responder).send(request(Channel.SLACK))
+    api(responder).send(request(Channel("slack")))
 
     [sent] = seen
     assert sent.method == "POST"
@@ -77,7 +77,7 @@ def test_the_request_is_sent_as_built() -> None:
 # 429 → RateLimited with Retry-After honoured
 
 
-@pytest.mark.parametrize("channel", list(Channel)[:3])
+@pytest.mark.parametrize("channel", [Channel(name) for name in ("whatsapp", "slack", "telegram")])
 def test_429_with_retry_after_seconds(channel: Channel) -> None:
     with pytest.raises(RateLimited) as caught:
         api(answer(429, {}, {"Retry-After": "7"})).send(request(channel))
@@ -89,14 +89,14 @@ def test_429_with_retry_after_http_date() -> None:
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
 
     with pytest.raises(RateLimited) as caught:
-        api(answer(429, {}, {"Retry-After": when})).send(request(Channel.SLACK))
+        api(answer(429, {}, {"Retry-After": when})).send(request(Channel("slack")))
 
     assert 25 <= caught.value.retry_after_s <= 31
 
 
 def test_429_without_retry_after_waits_a_second() -> None:
     with pytest.raises(RateLimited) as caught:
-        api(answer(429, {})).send(request(Channel.WHATSAPP))
+        api(answer(429, {})).send(request(Channel("whatsapp")))
 
     assert caught.value.retry_after_s == 1
 
@@ -104,7 +104,7 @@ def test_429_without_retry_after_waits_a_second() -> None:
 @pytest.mark.parametrize(("header", "expected"), [("inf", 1), ("nan", 1), ("86400", 3600)])
 def test_unusable_or_huge_retry_after_is_bounded(header: str, expected: int) -> None:
     with pytest.raises(RateLimited) as caught:
-        api(answer(429, {}, {"Retry-After": header})).send(request(Channel.WHATSAPP))
+        api(answer(429, {}, {"Retry-After": header})).send(request(Channel("whatsapp")))
 
     assert caught.value.retry_after_s == expected
 
@@ -118,7 +118,7 @@ def test_telegram_retry_after_parameter() -> None:
     }
 
     with pytest.raises(RateLimited) as caught:
-        api(answer(429, body)).send(request(Channel.TELEGRAM))
+        api(answer(429, body)).send(request(Channel("telegram")))
 
     assert caught.value.retry_after_s == 12
 
@@ -126,7 +126,7 @@ def test_telegram_retry_after_parameter() -> None:
 def test_slack_ratelimited_in_a_200_is_transient() -> None:
     with pytest.raises(RateLimited) as caught:
         api(answer(200, {"ok": False, "error": "ratelimited"}, {"Retry-After": "3"})).send(
-            request(Channel.SLACK)
+            request(Channel("slack"))
         )
 
     assert caught.value.retry_after_s == 3
@@ -136,7 +136,7 @@ def test_whatsapp_throughput_error_code_is_rate_limited() -> None:
     body = {"error": {"message": "(#130429) Rate limit hit", "code": 130429}}
 
     with pytest.raises(RateLimited):
-        api(answer(400, body)).send(request(Channel.WHATSAPP))
+        api(answer(400, body)).send(request(Channel("whatsapp")))
 
 
 # 5xx, connect errors, timeouts → DependencyUnavailable
@@ -146,7 +146,7 @@ def test_whatsapp_throughput_error_code_is_rate_limited() -> None:
 def test_5xx_is_transient(status: int) -> None:
     with pytest.raises(DependencyUnavailable) as caught:
         api(answer(status, {"error": {"message": "boom", "code": 1}})).send(
-            request(Channel.WHATSAPP)
+            request(Channel("whatsapp"))
         )
 
     assert caught.value.dependency == "whatsapp-api"
@@ -166,22 +166,22 @@ def test_transport_errors_are_transient(error: httpx.TransportError) -> None:
         raise error
 
     with pytest.raises(DependencyUnavailable) as caught:
-        api(responder).send(request(Channel.TELEGRAM))
+        api(responder).send(request(Channel("telegram")))
 
     assert type(error).__name__ in caught.value.message
 
 
 def test_slack_internal_error_is_transient() -> None:
     with pytest.raises(DependencyUnavailable):
-        api(answer(200, {"ok": False, "error": "internal_error"})).send(request(Channel.SLACK))
+        api(answer(200, {"ok": False, "error": "internal_error"})).send(request(Channel("slack")))
 
 
 @pytest.mark.parametrize(
     ("channel", "body"),
     [
-        (Channel.WHATSAPP, {"messaging_product": "whatsapp", "messages": []}),
-        (Channel.SLACK, {"ok": True}),
-        (Channel.TELEGRAM, {"ok": True, "result": {}}),
+        (Channel("whatsapp"), {"messaging_product": "whatsapp", "messages": []}),
+        (Channel("slack"), {"ok": True}),
+        (Channel("telegram"), {"ok": True, "result": {}}),
     ],
 )
 def test_2xx_without_a_message_id_is_retried_not_failed(
@@ -193,7 +193,7 @@ def test_2xx_without_a_message_id_is_retried_not_failed(
 
 def test_2xx_that_is_not_json_is_retried() -> None:
     with pytest.raises(DependencyUnavailable):
-        api(lambda _: httpx.Response(200, text="<html>")).send(request(Channel.WHATSAPP))
+        api(lambda _: httpx.Response(200, text="<html>")).send(request(Channel("whatsapp")))
 
 
 # Other 4xx → Undeliverable with the provider's error
@@ -209,7 +209,7 @@ def test_whatsapp_4xx_is_permanent_with_the_graph_error() -> None:
     }
 
     with pytest.raises(Undeliverable) as caught:
-        api(answer(400, body)).send(request(Channel.WHATSAPP))
+        api(answer(400, body)).send(request(Channel("whatsapp")))
 
     assert caught.value.to_dict() == {
         "code": "131047",
@@ -220,7 +220,9 @@ def test_whatsapp_4xx_is_permanent_with_the_graph_error() -> None:
 
 def test_slack_ok_false_is_permanent() -> None:
     with pytest.raises(Undeliverable) as caught:
-        api(answer(200, {"ok": False, "error": "channel_not_found"})).send(request(Channel.SLACK))
+        api(answer(200, {"ok": False, "error": "channel_not_found"})).send(
+            request(Channel("slack"))
+        )
 
     assert caught.value.code == "channel_not_found"
 
@@ -229,14 +231,14 @@ def test_telegram_400_is_permanent_with_the_description() -> None:
     body = {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
 
     with pytest.raises(Undeliverable) as caught:
-        api(answer(400, body)).send(request(Channel.TELEGRAM))
+        api(answer(400, body)).send(request(Channel("telegram")))
 
     assert (caught.value.code, caught.value.message) == ("400", "Bad Request: chat not found")
 
 
 def test_4xx_without_a_body_is_permanent() -> None:
     with pytest.raises(Undeliverable) as caught:
-        api(lambda _: httpx.Response(403)).send(request(Channel.TELEGRAM))
+        api(lambda _: httpx.Response(403)).send(request(Channel("telegram")))
 
     assert caught.value.code == "http_403"
 
@@ -254,7 +256,7 @@ def test_the_client_is_created_on_first_use_only() -> None:
 def test_no_request_url_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
     telegram = ApiRequest(
-        Channel.TELEGRAM, "POST", "https://api.example/bot123:SECRET/sendMessage", {}
+        Channel("telegram"), "POST", "https://api.example/bot123:SECRET/sendMessage", {}
     )
 
     api(answer(200, {"ok": True, "result": {"message_id": 1}})).send(telegram)

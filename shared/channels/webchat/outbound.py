@@ -17,6 +17,7 @@ import logging
 from shared.cache import redis_client
 from shared.errors import describe
 from shared.models import OutboundMessage
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +41,9 @@ def publish(redis_url: str, message: OutboundMessage) -> int | None:
             extra={"message_id": message.message_id, "error": describe(exc)},
         )
         return None
+
+
+def deliver(message: OutboundMessage, settings: Settings) -> str:
+    """The stored reply is the delivery; live widgets also get it now. Its id is ours."""
+    publish(settings.redis_url, message)
+    return message.message_id

@@ -11,16 +11,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.channels.contract import SendContext
+from shared.channels.telegram.account import TelegramAccount
+from shared.errors import RateLimited
 from shared.models import Channel, OutboundMessage
-from shared.outbound.api import ApiRequest, Undeliverable, options_as_text
+from shared.outbound.api import ApiRequest, Undeliverable, options_as_text, provider_id, unreadable
 from shared.settings import Settings
-from shared.tenants import TelegramAccount
+
+CHANNEL = Channel("telegram")
+API_BASE = "https://api.telegram.org"
 
 CALLBACK_DATA_BYTES = 64
 MAX_BUTTONS = 100  # the Bot API's limit on an inline keyboard
 
 
-def render(message: OutboundMessage, account: TelegramAccount, settings: Settings) -> ApiRequest:
+def render(
+    message: OutboundMessage, account: TelegramAccount, settings: Settings, context: SendContext
+) -> ApiRequest:
+    del settings
     if not account.bot_token:
         raise Undeliverable(
             "missing_credentials", f"no bot_token for Telegram bot {account.bot_id}"
@@ -37,9 +45,9 @@ def render(message: OutboundMessage, account: TelegramAccount, settings: Setting
         else:
             body["text"] = options_as_text(message.text, [r.title for r in replies])
     return ApiRequest(
-        channel=Channel.TELEGRAM,
+        channel=CHANNEL,
         method="POST",
-        url=f"{settings.telegram_api_base}/bot{account.bot_token.reveal()}/sendMessage",
+        url=f"{context.api_base}/bot{account.bot_token.reveal()}/sendMessage",
         headers={"Content-Type": "application/json"},
         json=body,
     )
@@ -54,3 +62,17 @@ def _fits_keyboard(message: OutboundMessage) -> bool:
 def _chat_id(chat_id: str) -> int | str:
     # Bot API chat ids are integers; "@channelusername" is the string form.
     return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+
+
+def interpret(status: int, document: dict[str, Any], wait_s: int) -> str:
+    """sendMessage's answer (429/5xx already handled): ``result.message_id``, or its error."""
+    if 200 <= status < 300 and document.get("ok") is True:
+        result = document.get("result")
+        return provider_id(CHANNEL, result.get("message_id") if isinstance(result, dict) else None)
+    code = document.get("error_code")
+    if 200 <= status < 300 and code is None:
+        raise unreadable(CHANNEL, status)
+    description = str(document.get("description") or f"HTTP {status}")
+    if code == 429:
+        raise RateLimited(f"telegram API rate limit: {description}", retry_after_s=wait_s)
+    raise Undeliverable(str(code or f"http_{status}"), description, http_status=status)

@@ -16,10 +16,28 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.channels.contract import SendContext
+from shared.channels.whatsapp.account import WhatsAppAccount
+from shared.errors import DependencyUnavailable, RateLimited
 from shared.models import Channel, OutboundMessage, QuickReply, TemplateRef
-from shared.outbound.api import ApiRequest, Undeliverable, bearer, options_as_text, shorten
+from shared.outbound.api import (
+    ApiRequest,
+    Undeliverable,
+    bearer,
+    options_as_text,
+    provider_id,
+    shorten,
+)
 from shared.settings import Settings
-from shared.tenants import WhatsAppAccount
+
+CHANNEL = Channel("whatsapp")
+API_BASE = "https://graph.facebook.com/v21.0"
+# Graph API error codes that mean "slow down" or "our side is down" (Cloud API error-codes
+# reference): 4 app rate limit, 80007 account rate limit, 130429 throughput, 131048 spam
+# rate limit, 131056 pair rate limit; 1/2 service, 131000 unknown, 131016 service
+# unavailable, 133004 server temporarily unavailable.
+THROTTLED = frozenset({4, 80007, 130429, 131048, 131056})
+UNAVAILABLE = frozenset({1, 2, 131000, 131016, 133004})
 
 WINDOW = timedelta(hours=24)
 MAX_BUTTONS = 3
@@ -37,16 +55,12 @@ def within_window(last_inbound_at: datetime | None, now: datetime) -> bool:
 
 
 def render(
-    message: OutboundMessage,
-    account: WhatsAppAccount,
-    settings: Settings,
-    *,
-    last_inbound_at: datetime | None,
-    now: datetime,
+    message: OutboundMessage, account: WhatsAppAccount, settings: Settings, context: SendContext
 ) -> ApiRequest:
+    del settings  # everything comes from the account and the context
     if not account.access_token:
         raise Undeliverable("missing_credentials", f"no access_token for {account.phone_number_id}")
-    if not within_window(last_inbound_at, now):
+    if not within_window(context.last_inbound_at, context.now):
         if message.template is None:
             raise Undeliverable(
                 "outside_window",
@@ -62,9 +76,9 @@ def render(
         **content,
     }
     return ApiRequest(
-        channel=Channel.WHATSAPP,
+        channel=CHANNEL,
         method="POST",
-        url=f"{settings.whatsapp_api_base}/{account.phone_number_id}/messages",
+        url=f"{context.api_base}/{account.phone_number_id}/messages",
         headers=bearer(account.access_token.reveal()),
         json=body,
     )
@@ -112,3 +126,22 @@ def _template(template: TemplateRef) -> dict[str, Any]:
         parameters = [{"type": "text", "text": p} for p in template.parameters]
         content["components"] = [{"type": "body", "parameters": parameters}]
     return {"type": "template", "template": content}
+
+
+def interpret(status: int, document: dict[str, Any], wait_s: int) -> str:
+    """The Graph API's answer (429/5xx already handled): ``messages[0].id``, or its error."""
+    error = document.get("error")
+    if 200 <= status < 300 and not isinstance(error, dict):
+        messages = document.get("messages")
+        first = messages[0] if isinstance(messages, list) and messages else None
+        return provider_id(CHANNEL, first.get("id") if isinstance(first, dict) else None)
+    error = error if isinstance(error, dict) else {}
+    code = error.get("code")
+    message = str(error.get("message") or f"HTTP {status}")
+    if code in THROTTLED:
+        raise RateLimited(f"whatsapp API rate limit ({code}): {message}", retry_after_s=wait_s)
+    if code in UNAVAILABLE:
+        raise DependencyUnavailable(
+            f"whatsapp API error {code}: {message}", dependency="whatsapp-api"
+        )
+    raise Undeliverable(str(code or f"http_{status}"), message, http_status=status)

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.channels._payload import rfc3339
+from shared.channels.webchat.account import WebchatAccount
 from shared.errors import Unauthorized, describe
-from shared.tenants import TenantDirectory, WebchatAccount
+from shared.tenants import TenantDirectory
 
 ALGORITHM = "HS256"
 ISSUER = "chat-service/webchat"
@@ -142,7 +143,9 @@ def _account_for(token: str, tenants: TenantDirectory) -> WebchatAccount:
     except jwt.PyJWTError as exc:
         raise _invalid(f"token is not a JWT: {describe(exc)}") from exc
     site = unverified.get("site")
-    account = tenants.webchat.get(site) if isinstance(site, str) else None
+    account: WebchatAccount | None = (
+        tenants.account("webchat", site) if isinstance(site, str) else None
+    )
     if account is None:
         raise _invalid("token names no known site")
     return account

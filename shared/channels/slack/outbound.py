@@ -13,10 +13,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.channels.contract import SendContext
+from shared.channels.slack.account import SlackAccount
+from shared.errors import DependencyUnavailable, RateLimited
 from shared.models import Channel, OutboundMessage, QuickReply
-from shared.outbound.api import ApiRequest, Undeliverable, bearer, options_as_text, shorten
+from shared.outbound.api import (
+    ApiRequest,
+    Undeliverable,
+    bearer,
+    options_as_text,
+    provider_id,
+    shorten,
+    unreadable,
+)
 from shared.settings import Settings
-from shared.tenants import SlackAccount
+
+CHANNEL = Channel("slack")
+API_BASE = "https://slack.com/api"
+# chat.postMessage errors that are Slack's trouble, not ours.
+UNAVAILABLE = frozenset({"internal_error", "fatal_error", "service_unavailable"})
 
 MAX_BUTTONS = 25
 BUTTON_TEXT_CHARS = 75
@@ -25,7 +40,10 @@ SECTION_TEXT_CHARS = 3000
 ACTIONS_BLOCK_ID = "quick_replies"
 
 
-def render(message: OutboundMessage, account: SlackAccount, settings: Settings) -> ApiRequest:
+def render(
+    message: OutboundMessage, account: SlackAccount, settings: Settings, context: SendContext
+) -> ApiRequest:
+    del settings
     if not account.bot_token:
         raise Undeliverable("missing_credentials", f"no bot_token for Slack team {account.team_id}")
     body: dict[str, Any] = {"channel": message.chat_id, "text": message.text}
@@ -37,9 +55,9 @@ def render(message: OutboundMessage, account: SlackAccount, settings: Settings) 
         else:
             body["text"] = options_as_text(message.text, [r.title for r in message.quick_replies])
     return ApiRequest(
-        channel=Channel.SLACK,
+        channel=CHANNEL,
         method="POST",
-        url=f"{settings.slack_api_base}/chat.postMessage",
+        url=f"{context.api_base}/chat.postMessage",
         headers=bearer(account.bot_token.reveal()),
         json=body,
     )
@@ -69,3 +87,18 @@ def _blocks(text: str, replies: tuple[QuickReply, ...]) -> list[dict[str, Any]]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons})
     return blocks
+
+
+def interpret(status: int, document: dict[str, Any], wait_s: int) -> str:
+    """chat.postMessage's answer (429/5xx already handled): ``ts``, or its ``error``."""
+    if 200 <= status < 300 and document.get("ok") is True:
+        return provider_id(CHANNEL, document.get("ts"))
+    error = str(document.get("error") or "")
+    if 200 <= status < 300 and not error:
+        raise unreadable(CHANNEL, status)
+    if error == "ratelimited":
+        raise RateLimited("slack API rate limit (ratelimited)", retry_after_s=wait_s)
+    if error in UNAVAILABLE:
+        raise DependencyUnavailable(f"slack API error {error}", dependency="slack-api")
+    code = error or f"http_{status}"
+    raise Undeliverable(code, f"chat.postMessage failed: {code}", http_status=status)

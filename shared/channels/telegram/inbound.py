@@ -31,6 +31,8 @@ from shared.channels._payload import (
     typed,
     unix_field,
 )
+from shared.channels._webhook import publish
+from shared.channels.telegram.account import TelegramAccount
 from shared.errors import BadRequest, NotFound, Unauthorized
 from shared.ingress import Ingress
 from shared.models import (
@@ -42,12 +44,12 @@ from shared.models import (
     MessageKind,
     Sender,
 )
-from shared.tenants import Secret, TelegramAccount
+from shared.tenants import Secret
 from shared.web import WebRequest, WebResponse, json_response
 
 log = logging.getLogger(__name__)
 
-CHANNEL = Channel.TELEGRAM
+CHANNEL = Channel("telegram")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 RETENTION_S = 24 * 3600  # Telegram keeps (and retries) an undelivered update for 24 hours
 ROUTE = re.compile(r"^/webhook/([^/]+)$")
@@ -306,7 +308,7 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
         raise NotFound(f"no route {request.path}")
     allow(request.method, "POST")
     bot_id = route[1]
-    account = ingress.tenants.telegram.get(bot_id)
+    account: TelegramAccount | None = ingress.tenants.account(CHANNEL, bot_id)
     if account is None:
         raise NotFound(f"no Telegram bot {bot_id} is configured", code="unknown_account")
     verify_secret_token(request.header(SECRET_HEADER), account.secret_token)
@@ -317,8 +319,4 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
         # Still a 200: anything else and Telegram redelivers the update for 24 hours.
         metrics.ingress_requests.labels(CHANNEL, "ignored").inc()
         return json_response(200, {"status": "ignored", "published": 0, "duplicates": 0})
-    report = ingress.publish(CHANNEL, items, ttl_s=RETENTION_S)
-    metrics.ingress_requests.labels(CHANNEL, report.outcome).inc()
-    return json_response(
-        200, {"status": "ok", "published": report.published, "duplicates": report.duplicates}
-    )
+    return publish(ingress, CHANNEL, items, ttl_s=RETENTION_S)

@@ -14,7 +14,7 @@ and the WhatsApp Cloud API webhook payload reference):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shared import metrics
@@ -30,6 +30,8 @@ from shared.channels._payload import (
     typed,
     unix_field,
 )
+from shared.channels._webhook import publish, signed_by
+from shared.channels.whatsapp.account import WhatsAppAccount
 from shared.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from shared.ingress import Ingress
 from shared.models import (
@@ -44,12 +46,12 @@ from shared.models import (
     Sender,
     StatusUpdate,
 )
-from shared.tenants import Secret, TenantDirectory, WhatsAppAccount
-from shared.web import WebRequest, WebResponse, json_response
+from shared.tenants import Secret, TenantDirectory
+from shared.web import WebRequest, WebResponse
 
 log = logging.getLogger(__name__)
 
-CHANNEL = Channel.WHATSAPP
+CHANNEL = Channel("whatsapp")
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 RETRY_WINDOW_S = 7 * 24 * 3600  # Meta retries a webhook for up to 7 days
 MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
@@ -66,13 +68,7 @@ def verify_signature(body: bytes, header: str | None, app_secrets: Iterable[Secr
         raise Unauthorized(f"missing {SIGNATURE_HEADER} header", code="missing_signature")
     if not header.startswith("sha256="):
         raise Unauthorized(f"{SIGNATURE_HEADER} must start with sha256=", code="bad_signature")
-    matched = None
-    for secret in app_secrets:  # every candidate is compared: no early exit to time
-        if constant_time_equal(sign(secret.reveal(), body), header) and matched is None:
-            matched = secret
-    if matched is None:
-        raise Unauthorized("signature does not match the request body", code="bad_signature")
-    return matched
+    return signed_by(app_secrets, header, lambda secret: sign(secret.reveal(), body))
 
 
 def verify_handshake(query: dict[str, str] | Any, tenants: TenantDirectory) -> str:
@@ -80,7 +76,7 @@ def verify_handshake(query: dict[str, str] | Any, tenants: TenantDirectory) -> s
     token = query.get("hub.verify_token") or ""
     if query.get("hub.mode") != "subscribe" or not token:
         raise Forbidden("not a subscription handshake", code="bad_handshake")
-    known = [a.verify_token.reveal() for a in tenants.whatsapp.values()]
+    known = [a.verify_token.reveal() for a in accounts(tenants).values()]
     if not any([constant_time_equal(token, candidate) for candidate in known]):
         raise Forbidden("verify token does not match", code="bad_verify_token")
     return str(query.get("hub.challenge") or "")
@@ -118,7 +114,7 @@ def _parse_value(
 ) -> list[InboundMessage | StatusUpdate]:
     metadata = field(value, "metadata", path, dict)
     phone_number_id = field(metadata, "phone_number_id", f"{path}.metadata")
-    account = tenants.whatsapp.get(phone_number_id)
+    account = accounts(tenants).get(phone_number_id)
     if account is None:
         raise Forbidden(f"unknown phone_number_id {phone_number_id}", code="unknown_account")
     if signed_by is not None and account.app_secret != signed_by:
@@ -275,13 +271,13 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
         challenge = verify_handshake(request.query, ingress.tenants)
         metrics.ingress_requests.labels(CHANNEL, "handshake").inc()
         return WebResponse(200, challenge)
-    secrets = {a.app_secret for a in ingress.tenants.whatsapp.values()}
-    signed_by = verify_signature(request.body, request.header(SIGNATURE_HEADER), secrets)
+    secrets = {a.app_secret for a in accounts(ingress.tenants).values()}
+    app_secret = verify_signature(request.body, request.header(SIGNATURE_HEADER), secrets)
     document = parse_json_object(request.body)
     with shape_errors_as_400():
-        items = parse(document, ingress.tenants, signed_by)
-    report = ingress.publish(CHANNEL, items, ttl_s=RETRY_WINDOW_S)
-    metrics.ingress_requests.labels(CHANNEL, report.outcome).inc()
-    return json_response(
-        200, {"status": "ok", "published": report.published, "duplicates": report.duplicates}
-    )
+        items = parse(document, ingress.tenants, app_secret)
+    return publish(ingress, CHANNEL, items, ttl_s=RETRY_WINDOW_S)
+
+
+def accounts(tenants: TenantDirectory) -> Mapping[str, WhatsAppAccount]:
+    return tenants.of(CHANNEL)

@@ -1,7 +1,7 @@
 """Web chat: our own channel, spoken by the widget embedded on a tenant's site.
 
 - ``POST /sessions`` ``{"site_key", "visitor_id"?, "name"?}`` starts a conversation and answers
-  201 with a visitor token (see :mod:`shared.channels.webchat_tokens`) bound to it.
+  201 with a visitor token (see :mod:`shared.channels.webchat.tokens`) bound to it.
 - ``POST /messages`` with ``Authorization: Bearer <token>`` and ``{"client_message_id", "text",
   "attachments"?}`` publishes one inbound message and answers 202. The client generates the id
   and resends with the same id until it gets an answer, so the id is the dedupe key.
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared import metrics
-from shared.channels import webchat_tokens
 from shared.channels._payload import (
     allow,
     field,
@@ -31,16 +31,18 @@ from shared.channels._payload import (
     shape_errors_as_400,
     typed,
 )
-from shared.channels.webchat_tokens import VisitorClaims
+from shared.channels.webchat import tokens as webchat_tokens
+from shared.channels.webchat.account import WebchatAccount
+from shared.channels.webchat.tokens import VisitorClaims
 from shared.errors import BadRequest, ChatServiceError, Forbidden, NotFound, RateLimited
 from shared.ingress import Ingress
 from shared.models import Channel, InboundMessage, MediaRef, MessageKind, Sender
-from shared.tenants import TenantDirectory, WebchatAccount
+from shared.tenants import TenantDirectory
 from shared.web import WebRequest, WebResponse, json_response
 
 log = logging.getLogger(__name__)
 
-CHANNEL = Channel.WEBCHAT
+CHANNEL = Channel("webchat")
 SESSIONS_PATH = "/sessions"
 MESSAGES_PATH = "/messages"
 METHODS = ("POST", "OPTIONS")
@@ -178,7 +180,7 @@ def start_session(request: WebRequest, ingress: Ingress) -> WebResponse:
     document = parse_json_object(request.body)
     with shape_errors_as_400():
         session = parse_session(document)
-    account = ingress.tenants.webchat.get(session.site_key)
+    account = accounts(ingress.tenants).get(session.site_key)
     if account is None:
         raise Forbidden(f"unknown site_key {session.site_key}", code="unknown_account")
     cors = cors_headers(request.header("Origin"), account)
@@ -221,7 +223,7 @@ def post_message(request: WebRequest, ingress: Ingress) -> WebResponse:
     now = ingress.clock()
     token = webchat_tokens.bearer_token(request.header("Authorization"))
     visitor = webchat_tokens.verify(token, ingress.tenants, now=now)
-    cors = cors_headers(request.header("Origin"), ingress.tenants.webchat[visitor.site_key])
+    cors = cors_headers(request.header("Origin"), accounts(ingress.tenants)[visitor.site_key])
     document = parse_json_object(request.body)
     with shape_errors_as_400():
         message = parse_message(document)
@@ -237,8 +239,8 @@ def post_message(request: WebRequest, ingress: Ingress) -> WebResponse:
 
 
 def _some_site_accepts(origin: str, tenants: TenantDirectory) -> bool:
-    accounts = tenants.webchat.values()
-    return any(not a.allowed_origins or _listed(origin, a.allowed_origins) for a in accounts)
+    sites = accounts(tenants).values()
+    return any(not a.allowed_origins or _listed(origin, a.allowed_origins) for a in sites)
 
 
 def _listed(origin: str, allowed: tuple[str, ...]) -> bool:
@@ -309,3 +311,7 @@ def _is_https_url(url: str) -> bool:
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return False
     return parts.scheme == "https" and bool(parts.hostname)
+
+
+def accounts(tenants: TenantDirectory) -> Mapping[str, WebchatAccount]:
+    return tenants.of(CHANNEL)

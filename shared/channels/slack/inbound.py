@@ -27,13 +27,12 @@ api.slack.com/apis/events-api):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shared import metrics
 from shared.channels._payload import (
     allow,
-    constant_time_equal,
     field,
     hmac_sha256_hex,
     optional,
@@ -42,16 +41,18 @@ from shared.channels._payload import (
     shape_errors_as_400,
     unix_field,
 )
+from shared.channels._webhook import publish, signed_by
+from shared.channels.slack.account import SlackAccount
 from shared.clock import Clock
 from shared.errors import ChatServiceError, Forbidden, NotFound, Unauthorized
 from shared.ingress import Ingress
 from shared.models import Channel, InboundMessage, MediaRef, MessageKind, Sender
-from shared.tenants import Secret, SlackAccount, TenantDirectory
+from shared.tenants import Secret, TenantDirectory
 from shared.web import WebRequest, WebResponse, json_response
 
 log = logging.getLogger(__name__)
 
-CHANNEL = Channel.SLACK
+CHANNEL = Channel("slack")
 SIGNATURE_HEADER = "X-Slack-Signature"
 TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
 RETRY_NUM_HEADER = "X-Slack-Retry-Num"
@@ -90,14 +91,9 @@ def verify_signature(
         )
     if not signature.startswith("v0="):
         raise Unauthorized(f"{SIGNATURE_HEADER} must start with v0=", code="bad_signature")
-    matched = None
-    for secret in signing_secrets:  # every candidate is compared: no early exit to time
-        expected = sign(secret.reveal(), timestamp, body)
-        if constant_time_equal(expected, signature) and matched is None:
-            matched = secret
-    if matched is None:
-        raise Unauthorized("signature does not match the request body", code="bad_signature")
-    return matched
+    return signed_by(
+        signing_secrets, signature, lambda secret: sign(secret.reveal(), timestamp, body)
+    )
 
 
 def parse(
@@ -113,7 +109,7 @@ def parse(
         log.info("slack callback ignored", extra={"slack_type": outer_type})
         return []
     team_id = field(document, "team_id", "")
-    account = tenants.slack.get(team_id)
+    account = accounts(tenants).get(team_id)
     if account is None:
         raise Forbidden(f"unknown team_id {team_id}", code="unknown_account")
     if signed_by is not None and account.signing_secret != signed_by:
@@ -216,8 +212,8 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
     if request.path not in PATHS:
         raise NotFound(f"no route {request.path}")
     allow(request.method, "POST")
-    secrets = {a.signing_secret for a in ingress.tenants.slack.values()}
-    signed_by = verify_signature(
+    secrets = {a.signing_secret for a in accounts(ingress.tenants).values()}
+    signing_secret = verify_signature(
         request.body,
         request.header(TIMESTAMP_HEADER),
         request.header(SIGNATURE_HEADER),
@@ -237,9 +233,9 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
             extra={"retry_num": retry, "retry_reason": request.header(RETRY_REASON_HEADER)},
         )
     with shape_errors_as_400():
-        items = parse(document, ingress.tenants, signed_by)
-    report = ingress.publish(CHANNEL, items, ttl_s=RETRY_WINDOW_S)
-    metrics.ingress_requests.labels(CHANNEL, report.outcome).inc()
-    return json_response(
-        200, {"status": "ok", "published": report.published, "duplicates": report.duplicates}
-    )
+        items = parse(document, ingress.tenants, signing_secret)
+    return publish(ingress, CHANNEL, items, ttl_s=RETRY_WINDOW_S)
+
+
+def accounts(tenants: TenantDirectory) -> Mapping[str, SlackAccount]:
+    return tenants.of(CHANNEL)

@@ -1,0 +1,41 @@
+"""A Slack workspace (the app installed in it) in the tenant directory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.tenants import Secret, secret
+
+EXAMPLE = {
+    "team_id": "T0001ACME",
+    "signing_secret": "the Slack app's Signing Secret (signs Events API requests)",
+    "bot_token": "the installation's xoxb- bot token (sends replies)",
+    "bot_user_id": "U0BOTACME (the bot's own messages are ignored)",
+}
+
+
+@dataclass(frozen=True)
+class SlackAccount:
+    tenant_id: str
+    team_id: str
+    signing_secret: Secret
+    bot_token: Secret
+    bot_user_id: str
+
+    @property
+    def account_id(self) -> str:
+        return self.team_id
+
+
+def load(tenant_id: str, entry: Mapping[str, Any]) -> SlackAccount:
+    team = str(entry["team_id"])
+    where = f"slack {team}"
+    return SlackAccount(
+        tenant_id,
+        team,
+        secret(entry, "signing_secret", where),
+        secret(entry, "bot_token", where, optional=True),
+        str(entry.get("bot_user_id", "")),
+    )

@@ -1,0 +1,39 @@
+"""A Telegram bot in the tenant directory."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.tenants import Secret, TenantConfigError, secret
+
+# setWebhook accepts 1-256 characters of A-Z a-z 0-9 _ - (Bot API docs).
+SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+EXAMPLE = {
+    "bot_id": "7000000001 (the number before the colon in the bot token)",
+    "secret_token": "the secret_token given to setWebhook (1-256 of A-Z a-z 0-9 _ -)",
+    "bot_token": "the bot token from BotFather (sends replies)",
+}
+
+
+@dataclass(frozen=True)
+class TelegramAccount:
+    tenant_id: str
+    bot_id: str
+    secret_token: Secret
+    bot_token: Secret
+
+    @property
+    def account_id(self) -> str:
+        return self.bot_id
+
+
+def load(tenant_id: str, entry: Mapping[str, Any]) -> TelegramAccount:
+    bot = str(entry["bot_id"])
+    where = f"telegram {bot}"
+    token = secret(entry, "secret_token", where)
+    if not SECRET_TOKEN.match(token.reveal()):
+        raise TenantConfigError(f"{where}: secret_token has invalid characters")
+    return TelegramAccount(tenant_id, bot, token, secret(entry, "bot_token", where, optional=True))

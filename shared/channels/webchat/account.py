@@ -1,0 +1,37 @@
+"""A web site embedding our chat widget, in the tenant directory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.tenants import Secret, TenantConfigError, secret
+
+EXAMPLE = {
+    "site_key": "site-acme (public: the widget sends it to open a session)",
+    "token_secret": "32+ random bytes: signs the visitors' session tokens (HS256)",
+    "allowed_origins": '["https://www.acme.example"] (pages allowed to call the API)',
+}
+
+
+@dataclass(frozen=True)
+class WebchatAccount:
+    tenant_id: str
+    site_key: str
+    token_secret: Secret
+    allowed_origins: tuple[str, ...]
+
+    @property
+    def account_id(self) -> str:
+        return self.site_key
+
+
+def load(tenant_id: str, entry: Mapping[str, Any]) -> WebchatAccount:
+    key = str(entry["site_key"])
+    token_secret = secret(entry, "token_secret", f"webchat {key}")
+    if len(token_secret.reveal().encode()) < 32:
+        # An HS256 key shorter than the hash is guessable (RFC 7518 §3.2).
+        raise TenantConfigError(f"webchat {key}: token_secret needs 32+ bytes")
+    origins = tuple(str(o) for o in entry.get("allowed_origins", []))
+    return WebchatAccount(tenant_id, key, token_secret, origins)

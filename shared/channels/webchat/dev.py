@@ -1,0 +1,43 @@
+"""Web chat on the local stack: the dev tenant's site, allowed from the webchat function's own
+local origins (they follow the port it got this run), and its endpoints entry."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared.channels.webchat.inbound import MESSAGES_PATH, SESSIONS_PATH
+
+SITE_KEY = "dev-site"
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def make() -> dict[str, Any]:
+    return {"site_key": SITE_KEY, "token_secret": secrets.token_urlsafe(32), "allowed_origins": []}
+
+
+def local_origins(port: int) -> list[str]:
+    return [f"http://{host}:{port}" for host in LOCAL_HOSTS]
+
+
+def _is_local(origin: str) -> bool:
+    return any(origin.startswith(f"http://{host}:") for host in LOCAL_HOSTS)
+
+
+def refresh(account: dict[str, Any], function_url: str | None) -> dict[str, Any]:
+    """The site's own origins kept; the local ones are the function's this run."""
+    port = urlsplit(function_url).port if function_url else None
+    if port is None:
+        return account
+    kept = [o for o in account.get("allowed_origins", []) if not _is_local(o)]
+    return {**account, "allowed_origins": kept + local_origins(port)}
+
+
+def endpoints(account: dict[str, Any], function_url: str | None) -> dict[str, Any]:
+    return {
+        "site_key": account["site_key"],
+        "allowed_origins": account.get("allowed_origins", []),
+        "sessions_url": f"{function_url}{SESSIONS_PATH}" if function_url else None,
+        "messages_url": f"{function_url}{MESSAGES_PATH}" if function_url else None,
+    }

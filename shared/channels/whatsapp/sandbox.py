@@ -1,0 +1,69 @@
+"""The local sandbox's WhatsApp Cloud API: ``POST /{version}/{phone_number_id}/messages`` with a
+bearer token → ``{"messaging_product", "contacts", "messages": [{"id": "wamid…"}]}``; errors in
+the Graph API's shape (``{"error": {"message", "type", "code", "fbtrace_id"}}``)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from shared.channels.contract import Answer, SandboxApi, SandboxState
+
+VERSION = "v21.0"
+PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/messages$")
+
+
+def credential(path: str, headers: Mapping[str, str]) -> str | None:
+    if not PATH.match(path):
+        return None
+    return bearer(headers)
+
+
+def bearer(headers: Mapping[str, str]) -> str:
+    auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    return auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
+
+
+def answer(body: dict[str, Any], state: SandboxState) -> Answer:
+    del state
+    if body.get("messaging_product") != "whatsapp" or not body.get("to"):
+        return graph_error(400, 100, "(#100) Invalid parameter: messaging_product and to")
+    to = str(body["to"])
+    return (
+        200,
+        {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": to}],
+            "messages": [{"id": f"wamid.SANDBOX{uuid.uuid4().hex.upper()}"}],
+        },
+        {},
+    )
+
+
+def graph_error(
+    status: int, code: int, message: str, headers: dict[str, str] | None = None
+) -> Answer:
+    error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "SANDBOX"}
+    return status, {"error": error}, headers or {}
+
+
+def failure(status: int, error: str | None, retry_after: int | None) -> Answer:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    code = int(error) if error and error.isdigit() else {429: 130429, 400: 100}.get(status, 1)
+    return graph_error(status, code, f"(#{code}) sandbox failure", headers)
+
+
+def unauthorized() -> Answer:
+    return graph_error(401, 190, "Invalid OAuth access token")
+
+
+API = SandboxApi(
+    base_path=f"/{VERSION}",
+    credential=credential,
+    answer=answer,
+    failure=failure,
+    unauthorized=unauthorized,
+    recipient_field="to",
+)
