@@ -151,6 +151,9 @@ class StatusUpdate(_InConversation):
     status: DeliveryStatus
     timestamp: str
     errors: tuple[dict[str, Any], ...] = ()
+    # A cumulative receipt (Messenger's watermark): every message sent to this chat up to this
+    # RFC 3339 time has the status; ``platform_message_id`` then only identifies the receipt.
+    up_to: str | None = None
 
 
 def conversation_key(tenant_id: str, channel: str, conversation_id: str) -> str:
@@ -263,4 +266,5 @@ def status_from_dict(data: dict[str, Any]) -> StatusUpdate:
         status=DeliveryStatus(data["status"]),
         timestamp=str(data["timestamp"]),
         errors=tuple(data.get("errors") or ()),
+        up_to=str(data["up_to"]) if data.get("up_to") else None,
     )

@@ -30,6 +30,7 @@ from typing import Any
 
 from shared.caching import per_process
 from shared.clock import Clock, system_clock
+from shared.errors import BadRequest
 from shared.eventfn import decode
 from shared.events import MESSAGE_STATUS
 from shared.handlers import EventFunction
@@ -37,6 +38,7 @@ from shared.models import DeliveryStatus, StatusUpdate, status_from_dict
 from shared.outbound.delivery import channel_message_id
 from shared.settings import get_settings
 from shared.store.indexes import ensure_once
+from shared.store.messages import parse_time
 from shared.store.mongo import database, mongodb_reachable, unavailable_as_503
 
 RANK = {"pending": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
@@ -90,6 +92,8 @@ class StatusTracker:
 
     def apply(self, update: StatusUpdate) -> str:
         now = self._now()
+        if update.up_to is not None:
+            return self._advance_up_to(update, now)
         provider_key = channel_message_id(
             update.channel, update.chat_id, update.platform_message_id
         )
@@ -135,6 +139,25 @@ class StatusTracker:
             {"$set": fields},
         )
         return bool(result.modified_count)
+
+    def _advance_up_to(self, update: StatusUpdate, now: datetime) -> str:
+        """A cumulative receipt: every reply of the conversation created up to ``up_to`` and
+        already sent moves forward (one update; a pending reply is not delivered yet)."""
+        if update.status not in (DeliveryStatus.DELIVERED, DeliveryStatus.READ):
+            raise BadRequest(f"a cumulative {update.status} receipt means nothing")
+        cutoff = parse_time(update.up_to or "", default=now)
+        earlier = [state for state in ("sent", "delivered") if RANK[state] < RANK[update.status]]
+        result = self._messages.update_many(
+            {
+                "tenant_id": update.tenant_id,
+                "conversation_key": update.conversation_key,
+                "direction": "outbound",
+                "created_at": {"$lte": cutoff},
+                "delivery.state": {"$in": earlier},
+            },
+            {"$set": {"delivery.state": str(update.status), "delivery.updated_at": now}},
+        )
+        return "applied" if result.modified_count else "stale"
 
     def _known(self, tenant_id: str, channel: str, provider_key: str) -> bool:
         query = {

@@ -44,7 +44,7 @@ class AccountType:
 
     key: str  # the entry's field that names the account, unique across tenants
     load: Callable[[str, Mapping[str, Any]], Account]  # (tenant id, entry) → the account
-    example: Mapping[str, str]  # an entry's fields, for the docs
+    example: Mapping[str, Any]  # a valid entry, for the docs (python -m shared.tenants)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,10 +9,10 @@ from typing import Any
 import pytest
 from cloudevents.http import CloudEvent
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from shared.caching import clear_all
 from shared.devstack.servers import free_port
+from tests.builders import deliver
 from tests.integration.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -49,13 +48,6 @@ def received(event_id: str = "9f0c1d2e") -> CloudEvent:
         },
         {"tenant_id": "acme", "text": "hello"},
     )
-
-
-def deliver(client: FlaskClient, event: CloudEvent) -> TestResponse:
-    """POST ``event`` as KafkaSource does: binary content mode."""
-    headers = {f"ce-{k}": str(v) for k, v in event.get_attributes().items()}
-    headers["content-type"] = headers.pop("ce-datacontenttype")
-    return client.post("/", data=json.dumps(event.data), headers=headers)
 
 
 def test_an_event_becomes_one_audit_document(
@@ -109,18 +101,22 @@ def test_retention_is_a_ttl_index_on_recorded_at(
     ]
 
 
+KNATIVE_SOURCE = "/apis/v1/namespaces/default/kafkasources/audit-logger#chatbot.platform.audit"
+
+
 def test_a_kafka_record_wrapped_by_knative_is_recorded_without_tenant(
     start: Callable[..., FlaskClient], mongodb: Any
 ) -> None:
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": "partition:0/offset:12",
-        "ce-source": "/apis/v1/namespaces/default/kafkasources/audit-logger#chatbot.platform.audit",
-        "ce-type": "dev.knative.kafka.event",
-        "ce-key": "k1",
-        "content-type": "text/plain",
-    }
-    assert start().post("/", data=b"not json", headers=headers).status_code == 200
+    wrapped = CloudEvent(
+        {
+            "id": "partition:0/offset:12",
+            "source": KNATIVE_SOURCE,
+            "type": "dev.knative.kafka.event",
+            "key": "k1",
+        }
+    )
+    response = deliver(start(), wrapped, body=b"not json", headers={"content-type": "text/plain"})
+    assert response.status_code == 200
 
     (document,) = mongodb["audit"].find()
     assert (document["tenant_id"], document["data"]) == (None, b"not json")

@@ -30,6 +30,7 @@ from shared.grpc.security_client import SecurityHubClient
 from shared.models import Channel, InboundMessage, InteractiveReply, MessageKind, Sender
 from shared.refservers import security_hub
 from shared.settings import Settings
+from tests.builders import inbound_message
 
 pytestmark = pytest.mark.integration
 
@@ -81,8 +82,7 @@ def engine_for(url: str, deadline_s: float = DEADLINE_S) -> EngineClient:
 
 
 def message(text: str | None, interactive: InteractiveReply | None = None) -> InboundMessage:
-    return InboundMessage(
-        tenant_id="acme",
+    return inbound_message(
         channel=Channel("webchat"),
         account_id="site-acme",
         chat_id="visitor-1",

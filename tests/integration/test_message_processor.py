@@ -4,7 +4,6 @@ delivers them: binary-mode CloudEvents (``ce-*`` headers, JSON body)."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -18,8 +17,9 @@ from werkzeug.test import TestResponse
 from shared import events
 from shared.devstack.servers import free_port
 from shared.kafka import ensure_topics
-from shared.models import Channel, InboundMessage, MessageKind, Sender
+from shared.models import InboundMessage
 from shared.store.messages import MessageStore
+from tests import builders
 
 pytestmark = pytest.mark.integration
 
@@ -104,35 +104,12 @@ def start(
 
 
 def inbound(text: str | None = "hello", platform_id: str = "wamid.1") -> InboundMessage:
-    return InboundMessage(
-        tenant_id="acme",
-        channel=Channel("whatsapp"),
-        account_id="106540352242922",
-        chat_id="16505551234",
-        platform_message_id=platform_id,
-        sender=Sender("16505551234", "Sheena"),
-        kind=MessageKind.TEXT,
-        timestamp="2025-06-08T20:59:43Z",
-        text=text,
-    )
+    return builders.inbound_message(text=text, platform_message_id=platform_id)
 
 
 def deliver(client: FlaskClient, event: CloudEvent, body: bytes | None = None) -> TestResponse:
     """POST ``event`` as KafkaSource does: binary content mode."""
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": event["id"],
-        "ce-source": event["source"],
-        "ce-type": event["type"],
-        "ce-time": event["time"],
-        "ce-subject": event["subject"],
-        "ce-tenantid": event["tenantid"],
-        "ce-partitionkey": event["partitionkey"],
-        "content-type": "application/json",
-    }
-    return client.post(
-        "/", data=body if body is not None else json.dumps(event.data), headers=headers
-    )
+    return builders.deliver(client, event, body=body)
 
 
 def outbound_events(read_events: Callable[..., list[Any]], expected: int) -> list[Any]:

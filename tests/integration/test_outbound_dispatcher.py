@@ -14,9 +14,10 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from shared.events import MESSAGE_OUTBOUND
+from shared.events import message_outbound
 from shared.models import Author, Channel, OutboundMessage, QuickReply, TemplateRef
 from shared.store.messages import outbound_document
+from tests.builders import deliver, json_body
 from tests.integration.outbound_support import (  # noqa: F401
     SandboxCalls,
     channel_api_fixture,
@@ -52,18 +53,8 @@ def reply(channel: Channel, message_id: str = "out-1", **changes: Any) -> Outbou
 
 
 def post(client: FlaskClient, message: OutboundMessage, data: Any = None) -> TestResponse:
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": message.message_id,
-        "ce-source": "/chat-service/message-processor",
-        "ce-type": MESSAGE_OUTBOUND,
-        "ce-time": message.created_at,
-        "ce-subject": message.conversation_id,
-        "ce-tenantid": message.tenant_id,
-        "content-type": "application/json",
-    }
-    body = json.dumps(message.to_dict() if data is None else data)
-    return client.post("/", data=body, headers=headers)
+    event = message_outbound(message, "/chat-service/message-processor")
+    return deliver(client, event, body=None if data is None else json_body(data))
 
 
 def open_window(db: Any, message: OutboundMessage, age: timedelta = timedelta(hours=1)) -> None:

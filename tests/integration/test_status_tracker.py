@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from shared.settings import get_settings
 from shared.status import HOLDING, StatusTracker
 from shared.store.messages import outbound_document
 from shared.tenants import get_directory
+from tests.builders import deliver, json_body
 from tests.integration.outbound_support import (  # noqa: F401
     channel_api_fixture,
     db_fixture,
@@ -75,10 +76,7 @@ def status(
 
 
 def post(client: FlaskClient, update: StatusUpdate) -> TestResponse:
-    event = status_changed(update)
-    headers = {f"ce-{name}": str(value) for name, value in event.get_attributes().items()}
-    headers["content-type"] = headers.pop("ce-datacontenttype")
-    return client.post("/", data=json.dumps(event.data), headers=headers)
+    return deliver(client, status_changed(update))
 
 
 def delivery(db: Any, message_id: str = "out-1") -> dict[str, Any]:
@@ -150,10 +148,8 @@ def test_another_tenants_status_never_touches_the_message(tracker: FlaskClient, 
 
 def test_poison_status_event_is_400(tracker: FlaskClient, db: Any) -> None:
     event = status_changed(status("wamid.F", READ))
-    headers = {f"ce-{name}": str(value) for name, value in event.get_attributes().items()}
-    headers["content-type"] = headers.pop("ce-datacontenttype")
 
-    response = tracker.post("/", data=json.dumps({"tenant_id": "acme"}), headers=headers)
+    response = deliver(tracker, event, body=json_body({"tenant_id": "acme"}))
 
     assert response.status_code == 400
     assert db.poison_events.count_documents({"service": "status-tracker"}) == 1
@@ -197,3 +193,33 @@ def test_health_requires_mongodb(tracker: FlaskClient) -> None:
 
     assert response.status_code == 200
     assert response.json is not None and response.json["dependencies"] == {"mongodb": "up"}
+
+
+def test_a_cumulative_receipt_moves_every_sent_reply_up_to_its_time(
+    tracker: FlaskClient, db: Any
+) -> None:
+    """Messenger's watermark: every message sent before it is delivered (or read)."""
+    sent_message(db, "mid.1", "out-1")
+    sent_message(db, "mid.2", "out-2")
+    sent_message(db, "mid.3", "out-3")
+    db.messages.update_one(
+        {"_id": "out-3"}, {"$set": {"created_at": datetime(2025, 6, 9, 13, 0, tzinfo=UTC)}}
+    )
+    db.messages.update_one({"_id": "out-2"}, {"$set": {"delivery.state": "pending"}})
+    other = outbound_document(dataclasses.replace(reply("out-4"), chat_id="999"), datetime.now(UTC))
+    other["delivery"]["state"] = "sent"
+    db.messages.insert_one(other)
+
+    read = status("watermark:1", READ, up_to="2025-06-09T12:30:00Z")
+    assert post(tracker, read).status_code == 200
+
+    states = {d["_id"]: d["delivery"]["state"] for d in db.messages.find()}
+    # Before the watermark and sent → read; not yet sent, later, or another chat → untouched.
+    assert states == {"out-1": "read", "out-2": "pending", "out-3": "sent", "out-4": "sent"}
+    assert post(tracker, read).status_code == 200  # a repeated receipt changes nothing
+    assert {d["_id"]: d["delivery"]["state"] for d in db.messages.find()} == states
+
+
+def test_a_cumulative_failure_is_poison(tracker: FlaskClient, db: Any) -> None:
+    failed = status("watermark:2", FAILED, up_to="2025-06-09T12:30:00Z")
+    assert post(tracker, failed).status_code == 400

@@ -3,7 +3,6 @@ backstop, the migration command, and the message, conversation and poison collec
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,12 +12,13 @@ from cloudevents.http import CloudEvent
 from pymongo.errors import DuplicateKeyError
 
 from shared.errors import BadRequest
-from shared.models import Author, Channel, InboundMessage, MessageKind, OutboundMessage, Sender
+from shared.models import InboundMessage, OutboundMessage, Sender
 from shared.store import migrate
 from shared.store.conversations import ConversationStore
 from shared.store.indexes import ensure_indexes
 from shared.store.messages import MessageStore
 from shared.store.poison import PoisonStore
+from tests.builders import inbound_message, outbound_message
 
 pytestmark = pytest.mark.integration
 
@@ -58,25 +58,11 @@ DOCUMENTED: dict[str, dict[str, tuple[list[tuple[str, int]], dict[str, Any]]]] =
 
 
 def inbound(platform_id: str = "wamid.1", **changes: Any) -> InboundMessage:
-    message = InboundMessage(
-        tenant_id="acme",
-        channel=Channel("whatsapp"),
-        account_id="106540352242922",
-        chat_id="16505551234",
-        platform_message_id=platform_id,
-        sender=Sender("16505551234", "Sheena"),
-        kind=MessageKind.TEXT,
-        timestamp="2025-06-08T20:59:43Z",
-        text="hello",
-    )
-    return dataclasses.replace(message, **changes)
+    return inbound_message(platform_message_id=platform_id, **changes)
 
 
 def reply(message_id: str = "reply-1", text: str = "hi") -> OutboundMessage:
-    return OutboundMessage(
-        "acme", Channel("whatsapp"), "106540352242922", "16505551234", message_id, text,
-        Author.BOT, "2025-06-08T21:00:00Z",
-    )  # fmt: skip
+    return outbound_message(message_id=message_id, text=text)
 
 
 def index_spec(info: dict[str, Any]) -> tuple[list[tuple[str, int]], dict[str, Any]]:

@@ -4,21 +4,12 @@ import json
 
 from shared import events
 from shared.kafka import from_record, to_record
-from shared.models import Channel, DeliveryStatus, InboundMessage, MessageKind, Sender, StatusUpdate
+from shared.models import Channel, DeliveryStatus, InboundMessage, StatusUpdate
+from tests.builders import inbound_message
 
 
 def message(platform_id: str = "wamid.1", tenant: str = "acme") -> InboundMessage:
-    return InboundMessage(
-        tenant_id=tenant,
-        channel=Channel("whatsapp"),
-        account_id="106540352242922",
-        chat_id="16505551234",
-        platform_message_id=platform_id,
-        sender=Sender("16505551234", "Sheena"),
-        kind=MessageKind.TEXT,
-        timestamp="2025-06-08T20:59:43Z",
-        text="héllo ✓",
-    )
+    return inbound_message(platform_message_id=platform_id, tenant_id=tenant, text="héllo ✓")
 
 
 def status(state: DeliveryStatus) -> StatusUpdate:

@@ -8,11 +8,13 @@ from typing import Any
 
 from shared.tenants import Secret, secret
 
+# signing_secret: the Slack app's (signs Events API requests); bot_token: the installation's
+# (sends replies); bot_user_id: the bot's own user, whose messages are ignored.
 EXAMPLE = {
     "team_id": "T0001ACME",
-    "signing_secret": "the Slack app's Signing Secret (signs Events API requests)",
-    "bot_token": "the installation's xoxb- bot token (sends replies)",
-    "bot_user_id": "U0BOTACME (the bot's own messages are ignored)",
+    "signing_secret": "the-slack-signing-secret",
+    "bot_token": "xoxb-the-bot-token",
+    "bot_user_id": "U0BOTACME",
 }
 
 

@@ -11,10 +11,12 @@ from shared.tenants import Secret, TenantConfigError, secret
 
 # setWebhook accepts 1-256 characters of A-Z a-z 0-9 _ - (Bot API docs).
 SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# bot_id: the number before the colon in the bot token; secret_token: the one given to
+# setWebhook; bot_token: from BotFather (sends replies).
 EXAMPLE = {
-    "bot_id": "7000000001 (the number before the colon in the bot token)",
-    "secret_token": "the secret_token given to setWebhook (1-256 of A-Z a-z 0-9 _ -)",
-    "bot_token": "the bot token from BotFather (sends replies)",
+    "bot_id": "7000000001",
+    "secret_token": "Zt9-secret_token-given-to-setWebhook",
+    "bot_token": "7000000001:AAE-the-token-from-BotFather",
 }
 
 

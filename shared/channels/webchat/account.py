@@ -8,10 +8,12 @@ from typing import Any
 
 from shared.tenants import Secret, TenantConfigError, secret
 
-EXAMPLE = {
-    "site_key": "site-acme (public: the widget sends it to open a session)",
-    "token_secret": "32+ random bytes: signs the visitors' session tokens (HS256)",
-    "allowed_origins": '["https://www.acme.example"] (pages allowed to call the API)',
+# site_key: public, the widget sends it to open a session; token_secret: 32+ random bytes that
+# sign the visitors' session tokens (HS256); allowed_origins: the pages that may call the API.
+EXAMPLE: dict[str, Any] = {
+    "site_key": "site-acme",
+    "token_secret": "32-or-more-random-bytes-for-HS256-signing",
+    "allowed_origins": ["https://www.acme.example"],
 }
 
 
@@ -33,5 +35,8 @@ def load(tenant_id: str, entry: Mapping[str, Any]) -> WebchatAccount:
     if len(token_secret.reveal().encode()) < 32:
         # An HS256 key shorter than the hash is guessable (RFC 7518 §3.2).
         raise TenantConfigError(f"webchat {key}: token_secret needs 32+ bytes")
-    origins = tuple(str(o) for o in entry.get("allowed_origins", []))
+    listed = entry.get("allowed_origins", [])
+    if not isinstance(listed, list):
+        raise TenantConfigError(f"webchat {key}: allowed_origins must be a list of origins")
+    origins = tuple(str(o) for o in listed)
     return WebchatAccount(tenant_id, key, token_secret, origins)

@@ -8,11 +8,13 @@ from typing import Any
 
 from shared.tenants import Secret, secret
 
+# app_secret: the Meta app's App Secret (signs webhooks); verify_token: the one set for the
+# subscription handshake; access_token: a system user token with whatsapp_business_messaging.
 EXAMPLE = {
     "phone_number_id": "106540352242922",
-    "app_secret": "the Meta app's App Secret (signs webhooks)",
-    "verify_token": "the token set for the webhook subscription handshake",
-    "access_token": "a system user token with whatsapp_business_messaging (sends replies)",
+    "app_secret": "the-meta-app-secret",
+    "verify_token": "the-subscription-verify-token",
+    "access_token": "EAAG-system-user-access-token",
 }
 
 

@@ -14,8 +14,9 @@ from shared.bot.ports import EngineReply, ReplyPart, Verdict
 from shared.bot.processor import MessageProcessor
 from shared.clock import frozen
 from shared.errors import BadRequest, DependencyUnavailable
-from shared.models import Channel, InboundMessage, MediaRef, MessageKind, Sender
+from shared.models import InboundMessage, MediaRef, MessageKind
 from shared.settings import Settings
+from tests.builders import inbound_message
 from tests.unit.bot.fakes import (
     CountingLimiter,
     MemoryConversations,
@@ -32,18 +33,7 @@ SETTINGS = Settings(topic_prefix="t")
 def message(
     text: str | None = "hello", platform_id: str = "wamid.1", **changes: Any
 ) -> InboundMessage:
-    base = InboundMessage(
-        tenant_id="acme",
-        channel=Channel("whatsapp"),
-        account_id="106540352242922",
-        chat_id="16505551234",
-        platform_message_id=platform_id,
-        sender=Sender("16505551234", "Sheena"),
-        kind=MessageKind.TEXT,
-        timestamp="2025-06-08T20:59:43Z",
-        text=text,
-    )
-    return dataclasses.replace(base, **changes)
+    return inbound_message(text=text, platform_message_id=platform_id, **changes)
 
 
 class Bot:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from cloudevents.http import CloudEvent
 
 from shared.channels import slack
 from shared.clock import frozen
 from shared.errors import BadRequest, ChatServiceError
-from shared.idempotency import DedupeKey
 from shared.ingress import Ingress
 from shared.models import Channel, InboundMessage, MediaRef, MessageKind, Sender
 from shared.settings import Settings
@@ -20,6 +18,7 @@ from shared.tenants import Secret, TenantDirectory
 from shared.web import WebRequest, WebResponse, error_response
 from tests.conftest import TENANTS, payload, payload_bytes
 from tests.unit.channels.mutate import replaced
+from tests.unit.fakes import MemoryDedupe, RecordingProducer
 
 # The published vector from slack_sdk's signature tests (see the brief's protocols.md).
 VECTOR_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -356,26 +355,6 @@ def test_absent_optional_fields_are_fine(tenants: TenantDirectory) -> None:
 # --- handle -----------------------------------------------------------------------------------
 
 
-class RecordingProducer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, CloudEvent]] = []
-
-    def publish(self, events: Sequence[tuple[str, CloudEvent]]) -> None:
-        self.sent.extend(events)
-
-
-class SetDedupe:
-    def __init__(self) -> None:
-        self.marked: set[str] = set()
-
-    def seen(self, keys: Sequence[DedupeKey]) -> set[str]:
-        return {k.key for k in keys if k.key in self.marked}
-
-    def mark(self, keys: Iterable[DedupeKey]) -> bool:
-        self.marked.update(k.key for k in keys)
-        return True
-
-
 @pytest.fixture
 def producer() -> RecordingProducer:
     return RecordingProducer()
@@ -387,7 +366,7 @@ def ingress(producer: RecordingProducer) -> Ingress:
         settings=Settings(),
         tenants=TenantDirectory.from_dict(TENANTS),
         producer=producer,
-        dedupe=SetDedupe(),
+        dedupe=MemoryDedupe(),
         clock=frozen(NOW),
     )
 
@@ -425,7 +404,7 @@ def test_signed_message_is_published(ingress: Ingress, producer: RecordingProduc
         200,
         {"status": "ok", "published": 1, "duplicates": 0},
     )
-    [(topic, event)] = producer.sent
+    [(topic, event)] = producer.published
     assert topic == "chatbot.platform.messages.inbound"
     assert event["partitionkey"] == "acme:slack:T0001ACME/D0ACMEDM01"
     assert event["source"] == "/chat-service/channels/slack/T0001ACME"
@@ -441,7 +420,7 @@ def test_retries_of_a_seen_event_are_not_produced_again(
     bodies = [respond(request(body, extra=h), ingress).body for h in retries]
 
     assert [(b["published"], b["duplicates"]) for b in bodies] == [(1, 0), (0, 1), (0, 1)]
-    assert len(producer.sent) == 1
+    assert len(producer.published) == 1
 
 
 @pytest.mark.parametrize("path", ["/", "/events"])
@@ -457,7 +436,7 @@ def test_url_verification_answers_the_challenge(
         200,
         {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"},
     )
-    assert producer.sent == []
+    assert producer.published == []
 
 
 def test_bot_message_is_acknowledged_and_dropped(
@@ -469,7 +448,7 @@ def test_bot_message_is_acknowledged_and_dropped(
         200,
         {"status": "ok", "published": 0, "duplicates": 0},
     )
-    assert producer.sent == []
+    assert producer.published == []
 
 
 def signed_with_bad_signature(body: bytes) -> WebRequest:
@@ -501,7 +480,7 @@ def test_bad_requests_are_refused_and_nothing_is_published(
 
     assert response.status == status
     assert response.body["error"] == code
-    assert producer.sent == []
+    assert producer.published == []
 
 
 def test_wrongly_typed_event_is_a_400_that_slack_does_not_retry(
@@ -518,7 +497,7 @@ def test_wrongly_typed_event_is_a_400_that_slack_does_not_retry(
         "message": "field 'event.subtype' has the wrong type",
     }
     assert slack.error_headers(BadRequest("x")) == {"X-Slack-No-Retry": "1"}
-    assert producer.sent == []
+    assert producer.published == []
 
 
 def test_wrong_method_names_the_allowed_one(ingress: Ingress) -> None:
@@ -535,7 +514,7 @@ def test_unknown_team_signed_by_a_known_app_is_forbidden(
     response = respond(request(json.dumps(document).encode()), ingress)
 
     assert (response.status, response.body["error"]) == (403, "unknown_account")
-    assert producer.sent == []
+    assert producer.published == []
 
 
 def test_retry_of_an_event_never_published_is_published(
@@ -547,4 +526,4 @@ def test_retry_of_an_event_never_published_is_published(
     response = respond(request(body, extra={"X-Slack-Retry-Num": "1"}), ingress)
 
     assert response.body == {"status": "ok", "published": 1, "duplicates": 0}
-    assert len(producer.sent) == 1
+    assert len(producer.published) == 1
