@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from shared.errors import ChatServiceError
@@ -77,6 +77,14 @@ class Outbound:
 Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
 
 
+class Described(NamedTuple):
+    """A reply as the sandbox recorded it, for people: who it is for, its text, its buttons."""
+
+    recipient: str
+    text: str
+    options: tuple[str, ...] = ()
+
+
 class SandboxState:
     """What the sandbox's API stand-ins share: a lock, a counter and a clock for unique ids."""
 
@@ -108,7 +116,7 @@ class SandboxApi:
     answer: Callable[[dict[str, Any], SandboxState], Answer]
     failure: Callable[[int, str | None, int | None], Answer]  # status, error, retry_after
     unauthorized: Callable[[], Answer]
-    recipient_field: str  # the request field naming who the reply is for
+    describe: Callable[[dict[str, Any]], Described]  # a recorded request, for people
     shown_path: Callable[[str], str] = lambda path: path  # a path as recorded (no secrets)
 
 

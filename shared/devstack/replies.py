@@ -16,47 +16,22 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from shared.channels.contract import Described
+
 MAX_TEXT = 120
 # Direct connections only: a proxy from the environment must not answer for localhost.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _target(call: dict[str, Any]) -> str:
-    body = call.get("json")
-    body = body if isinstance(body, dict) else {}
+def describe(call: dict[str, Any]) -> Described:
+    """Who the recorded request is for, its text and its buttons, as its channel reads them."""
     from shared.devstack.sandbox import apis
 
+    body = call.get("json")
     api = apis().get(str(call.get("channel", "")))
-    return str(body.get(api.recipient_field, "?")) if api else "?"
-
-
-def _text(body: Any) -> str:
-    """The text of a WhatsApp (text or interactive), Slack or Telegram message body."""
-    if not isinstance(body, dict):
-        return ""
-    text = body.get("text")
-    if isinstance(text, dict):  # WhatsApp: {"type": "text", "text": {"body": …}}
-        text = text.get("body")
-    if not text and isinstance(body.get("interactive"), dict):
-        text = (body["interactive"].get("body") or {}).get("text")
-    if not text and isinstance(body.get("template"), dict):
-        text = f"(template {body['template'].get('name')})"
-    return str(text or "")
-
-
-def _options(body: Any) -> list[str]:
-    """The titles of the buttons sent with the text (WhatsApp, Slack, Telegram shapes)."""
-    if not isinstance(body, dict):
-        return []
-    titles: list[Any] = []
-    action = (body.get("interactive") or {}).get("action") or {}
-    titles += [b.get("reply", {}).get("title") for b in action.get("buttons") or ()]
-    titles += [r.get("title") for s in action.get("sections") or () for r in s.get("rows") or ()]
-    for block in body.get("blocks") or ():
-        titles += [(e.get("text") or {}).get("text") for e in block.get("elements") or ()]
-    keyboard = (body.get("reply_markup") or {}).get("inline_keyboard") or ()
-    titles += [button.get("text") for row in keyboard for button in row]
-    return [str(t) for t in titles if t]
+    if api is None or not isinstance(body, dict):
+        return Described("?", "")
+    return api.describe(body)
 
 
 def _outcome(call: dict[str, Any]) -> str:
@@ -72,15 +47,16 @@ def _outcome(call: dict[str, Any]) -> str:
 
 
 def format_call(call: dict[str, Any]) -> str:
-    text = _text(call.get("json"))
+    described = describe(call)
+    text = described.text
     if len(text) > MAX_TEXT:
         text = text[: MAX_TEXT - 1] + "…"
     clock = datetime.fromtimestamp(float(call.get("time") or 0)).strftime("%H:%M:%S")
     shown = json.dumps(text, ensure_ascii=False)[1:-1]  # newlines as \n: one call, one line
-    options = _options(call.get("json"))
-    if options:
-        shown += " [" + " | ".join(options) + "]"
-    return f"{clock} reply → {call.get('channel', '?')} {_target(call)}: {shown}{_outcome(call)}"
+    if described.options:
+        shown += " [" + " | ".join(described.options) + "]"
+    recipient = described.recipient
+    return f"{clock} reply → {call.get('channel', '?')} {recipient}: {shown}{_outcome(call)}"
 
 
 class ReplyWatcher:

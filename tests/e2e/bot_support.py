@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from shared.channels import slack, telegram, whatsapp
+from shared.devstack.replies import describe
 from shared.kafka import ConsumedRecord, read_topic
 
 REPLY_TIMEOUT_S = 20.0
@@ -172,13 +173,7 @@ def telegram_key(bot_id: str, chat_id: str) -> str:
 
 
 def is_call_for(call: Call, chat: Chat) -> bool:
-    body = call.get("json") or {}
-    target = {"whatsapp": "to", "slack": "channel", "telegram": "chat_id"}.get(chat.channel)
-    return (
-        call["channel"] == chat.channel
-        and target is not None
-        and str(body.get(target)) == (chat.chat_id)
-    )
+    return call["channel"] == chat.channel and describe(call).recipient == chat.chat_id
 
 
 def succeeded(call: Call) -> bool:
@@ -186,12 +181,7 @@ def succeeded(call: Call) -> bool:
 
 
 def call_text(call: Call) -> str:
-    body = call["json"]
-    if call["channel"] == "whatsapp":
-        if body["type"] == "interactive":
-            return str(body["interactive"]["body"]["text"])
-        return str(body["text"]["body"])
-    return str(body["text"])
+    return describe(call).text
 
 
 def whatsapp_body(phone_number_id: str, wa_id: str, text: str) -> bytes:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.channels.contract import Answer, SandboxApi, SandboxState
+from shared.channels.contract import Answer, Described, SandboxApi, SandboxState
 from shared.channels.whatsapp.sandbox import bearer
 
 PATH = "/api/chat.postMessage"
@@ -39,11 +39,22 @@ def unauthorized() -> Answer:
     return 200, {"ok": False, "error": "not_authed"}, {}
 
 
+def describe(body: dict[str, Any]) -> Described:
+    """chat.postMessage: the text, and the buttons of its actions blocks."""
+    titles = [
+        (element.get("text") or {}).get("text")
+        for block in body.get("blocks") or ()
+        for element in block.get("elements") or ()
+    ]
+    options = tuple(str(t) for t in titles if t)
+    return Described(str(body.get("channel", "?")), str(body.get("text") or ""), options)
+
+
 API = SandboxApi(
     base_path="/api",
     credential=credential,
     answer=answer,
     failure=failure,
     unauthorized=unauthorized,
-    recipient_field="channel",
+    describe=describe,
 )

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from shared.channels.contract import Answer, SandboxApi, SandboxState
+from shared.channels.contract import Answer, Described, SandboxApi, SandboxState
 
 PATH = re.compile(r"^/bot([^/]*)/sendMessage$")
 
@@ -69,12 +69,19 @@ def unauthorized() -> Answer:
     return error(401, "Unauthorized")
 
 
+def describe(body: dict[str, Any]) -> Described:
+    """sendMessage: the text, and the inline keyboard's buttons."""
+    keyboard = (body.get("reply_markup") or {}).get("inline_keyboard") or ()
+    titles = tuple(str(b.get("text")) for row in keyboard for b in row if b.get("text"))
+    return Described(str(body.get("chat_id", "?")), str(body.get("text") or ""), titles)
+
+
 API = SandboxApi(
     base_path="",
     credential=credential,
     answer=answer,
     failure=failure,
     unauthorized=unauthorized,
-    recipient_field="chat_id",
+    describe=describe,
     shown_path=shown_path,
 )

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from shared.channels.contract import Answer, SandboxApi, SandboxState
+from shared.channels.contract import Answer, Described, SandboxApi, SandboxState
 
 VERSION = "v21.0"
 PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/messages$")
@@ -59,11 +59,25 @@ def unauthorized() -> Answer:
     return graph_error(401, 190, "Invalid OAuth access token")
 
 
+def describe(body: dict[str, Any]) -> Described:
+    """A text, interactive (buttons or list) or template message."""
+    text: Any = (body.get("text") or {}).get("body")
+    interactive = body.get("interactive") or {}
+    if not text and interactive:
+        text = (interactive.get("body") or {}).get("text")
+    if not text and isinstance(body.get("template"), dict):
+        text = f"(template {body['template'].get('name')})"
+    action = interactive.get("action") or {}
+    titles = [b.get("reply", {}).get("title") for b in action.get("buttons") or ()]
+    titles += [r.get("title") for s in action.get("sections") or () for r in s.get("rows") or ()]
+    return Described(str(body.get("to", "?")), str(text or ""), tuple(str(t) for t in titles if t))
+
+
 API = SandboxApi(
     base_path=f"/{VERSION}",
     credential=credential,
     answer=answer,
     failure=failure,
     unauthorized=unauthorized,
-    recipient_field="to",
+    describe=describe,
 )
