@@ -164,7 +164,12 @@ def test_exhausted_retries_are_dead_lettered(
     producer.publish([(topic, event("e1"))])
 
     with RecordingSink({"e1": [503] * 10}) as sink, run(source, sink, brokers, Commits()):
-        dead = read_topic(brokers, source.delivery.dead_letter_topic or "", min_records=1)
+        # The consumer group's join can take seconds on a loaded machine: wait for the
+        # attempts before reading the dead-letter topic, not for a fixed time.
+        sink.wait_until(lambda s: len(s.attempts("e1")) >= 3)
+        dead = read_topic(
+            brokers, source.delivery.dead_letter_topic or "", min_records=1, timeout_s=30
+        )
 
     assert len(sink.attempts("e1")) == 3  # the first attempt and two retries
     assert dead[0].headers["ce_knativeerrorcode"] == b"503"
