@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from shared.channels.contract import ChannelSpec
 
-NAMES: tuple[str, ...] = ("whatsapp", "slack", "telegram", "webchat")
+NAMES: tuple[str, ...] = ("whatsapp", "slack", "telegram", "webchat", "messenger")
 
 
 class UnknownChannel(KeyError):
