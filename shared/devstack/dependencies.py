@@ -146,7 +146,9 @@ def sandbox(root: Path, log_dir: Path, standard_ports: bool) -> Dependency:
     log_path = log_dir / "sandbox.log"
     with _explained("channel sandbox", log_path):
         server = channel_sandbox.start(_port(SANDBOX_PORT, standard_ports), log_path, root)
-    note = "WhatsApp/Slack/Telegram APIs; records every call"
+    from shared.devstack.sandbox import apis
+
+    note = f"{', '.join(apis())} APIs; records every call"
     return Dependency("sandbox", server.url, True, note, server, essential=False)
 
 
