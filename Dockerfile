@@ -18,6 +18,7 @@ COPY shared ./shared
 RUN /opt/chat-service/bin/pip install --no-cache-dir . \
     && /opt/chat-service/bin/pip uninstall --yes pip setuptools
 COPY functions /app/functions
+COPY kafka-sources /app/kafka-sources
 # The root filesystem is read-only at run time: compile the functions' bytecode now (pip has
 # compiled the installed packages), so a cold start never recompiles main.py.
 RUN /opt/chat-service/bin/python -m compileall -q /app/functions
@@ -29,6 +30,7 @@ LABEL org.opencontainers.image.title="chat-service" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /opt/chat-service /opt/chat-service
 COPY --from=build /app/functions /app/functions
+COPY --from=build /app/kafka-sources /app/kafka-sources
 # The root filesystem is read-only in the cluster; the Services mount a writable emptyDir at
 # TMPDIR, where gunicorn keeps its worker heartbeat files and (XDG_RUNTIME_DIR) control socket.
 ENV PATH=/opt/chat-service/bin:$PATH \

@@ -10,6 +10,10 @@
 # those imports to the package the stubs live in, then add an __init__.py per directory.
 # The output depends only on the protos and the grpcio-tools version: same input, same bytes.
 set -euo pipefail
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
+  echo "Usage: scripts/gen-protos.sh [OUT_DIR]   (regenerate the gRPC stubs; see the comment above)"
+  exit 0
+fi
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-.venv/bin/python}"

@@ -19,8 +19,6 @@ from typing import Any
 from shared.deploy.bundle import Bundle, Document, Problem, problem
 
 KUBERNETES_VERSION = "1.37.0"
-# The CRD files expected in KNATIVE_CRDS_DIR (the Knative release assets of the version run).
-CRD_FILES = ("serving-service.yaml", "kafkasource.yaml", "kafkasink.yaml")
 KNATIVE_KINDS = {
     ("serving.knative.dev/v1", "Service"),
     ("sources.knative.dev/v1", "KafkaSource"),
@@ -46,9 +44,15 @@ class Schemas:
 
     @classmethod
     def load(cls, crds_dir: Path) -> Schemas:
+        """Every CustomResourceDefinition in the directory's YAML files (the upstream files, or
+        the Knative release assets as they come: serving-crds.yaml, eventing-kafka-*.yaml)."""
         from shared.kafkasource.crd import load_crd_schemas
 
-        missing = [name for name in CRD_FILES if not (crds_dir / name).is_file()]
+        knative: dict[tuple[str, str], dict[str, Any]] = {}
+        files = sorted(crds_dir.glob("*.yaml")) if crds_dir.is_dir() else []
+        for path in files:
+            knative.update(load_crd_schemas(path))
+        missing = sorted(f"{kind} ({api})" for api, kind in KNATIVE_KINDS - set(knative))
         if missing:
             raise MissingCrds(
                 f"Knative CRDs not found in {crds_dir} (missing {', '.join(missing)}). Put the "
@@ -56,9 +60,6 @@ class Schemas:
                 "serving-crds.yaml, eventing-kafka-source.yaml, eventing-kafka-sink.yaml) or set "
                 "KNATIVE_CRDS_DIR=<dir>."
             )
-        knative: dict[tuple[str, str], dict[str, Any]] = {}
-        for name in CRD_FILES:
-            knative.update(load_crd_schemas(crds_dir / name))
         return cls(knative)
 
 

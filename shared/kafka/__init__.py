@@ -7,7 +7,7 @@ event is durable, and a broker outage becomes :class:`DependencyUnavailable` (HT
 """
 
 from shared.kafka.admin import ensure_topics
-from shared.kafka.consumers import GroupConsumer, follow_topics, read_topic
+from shared.kafka.consumers import GroupConsumer, follow_topics, read_to_end, read_topic
 from shared.kafka.producers import EventProducer, RecordProducer, brokers_reachable
 from shared.kafka.records import ConsumedRecord, Partition, TimedRecord, from_record, to_record
 
@@ -22,6 +22,7 @@ __all__ = [
     "ensure_topics",
     "follow_topics",
     "from_record",
+    "read_to_end",
     "read_topic",
     "to_record",
 ]

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from shared.errors import DependencyUnavailable, describe
 from shared.kafka.records import ConsumedRecord, Partition, TimedRecord
 
 
@@ -50,6 +51,66 @@ def read_topic(
         return sorted(records, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()
+
+
+def read_to_end(
+    brokers: Sequence[str], topic: str, *, timeout_s: float = 10.0
+) -> list[TimedRecord]:
+    """Every record on ``topic`` up to its end when called, with their timestamps (tools).
+
+    Unlike :func:`read_topic`, a slow first fetch is not taken for the end: each partition is
+    read until it reaches the end offset asked for at the start. A topic that does not exist
+    has no records (none is created). Raises :class:`DependencyUnavailable` when the brokers do
+    not answer or the end is not reached within ``timeout_s``, so "nothing there" is never a
+    guess.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    timeout_ms = int(timeout_s * 1000)
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=list(brokers),
+            client_id="chat-service-tools",
+            enable_auto_commit=False,
+            allow_auto_create_topics=False,
+            fetch_max_wait_ms=20,
+            bootstrap_timeout_ms=timeout_ms,
+            request_timeout_ms=timeout_ms,
+        )
+    except Exception as exc:
+        raise DependencyUnavailable(
+            f"Kafka unreachable: {describe(exc)}", dependency="kafka"
+        ) from exc
+    try:
+        assigned = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        if not assigned:
+            return []
+        consumer.assign(assigned)
+        ends = consumer.end_offsets(assigned)
+        consumer.seek_to_beginning(*assigned)
+        records: list[TimedRecord] = []
+        deadline = time.monotonic() + timeout_s
+        # Tansu reports the end as the first offset of the last batch + 1; fetches return
+        # whole batches, so a position at or past that end has read the last batch too.
+        while any(consumer.position(tp) < ends[tp] for tp in assigned):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: the end was not reached within {timeout_s:g}s")
+            for messages in consumer.poll(timeout_ms=200).values():
+                records.extend(_timed(m) for m in messages)
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    except Exception as exc:
+        raise DependencyUnavailable(
+            f"Kafka did not return {topic}: {describe(exc)}", dependency="kafka"
+        ) from exc
+    finally:
+        consumer.close()
+
+
+def _timed(m: Any) -> TimedRecord:
+    """A kafka-python ConsumerRecord as a TimedRecord (timestamp: the record's create time)."""
+    return TimedRecord(
+        m.topic, m.partition, m.offset, m.key, dict(m.headers or []), m.value, m.timestamp or 0
+    )
 
 
 def follow_topics(
@@ -144,18 +205,7 @@ class GroupConsumer:
     def poll(self, timeout_s: float) -> dict[Partition, list[TimedRecord]]:
         batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000))
         return {
-            (tp.topic, tp.partition): [
-                TimedRecord(
-                    m.topic,
-                    m.partition,
-                    m.offset,
-                    m.key,
-                    dict(m.headers or []),
-                    m.value,
-                    m.timestamp or 0,
-                )
-                for m in messages
-            ]
+            (tp.topic, tp.partition): [_timed(m) for m in messages]
             for tp, messages in batches.items()
         }
 

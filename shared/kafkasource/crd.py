@@ -70,7 +70,8 @@ def load_crd_schemas(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
     import yaml  # lazy: a dev/test dependency
 
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
-    for crd in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when it is there
+    for crd in yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader):
         if not crd or crd.get("kind") != "CustomResourceDefinition":
             continue
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
