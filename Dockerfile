@@ -15,7 +15,7 @@ WORKDIR /src
 RUN python -m venv /opt/chat-service
 COPY pyproject.toml README.md ./
 COPY shared ./shared
-RUN /opt/chat-service/bin/pip install --no-cache-dir . \
+RUN /opt/chat-service/bin/pip install --no-cache-dir '.[otel]' \
     && /opt/chat-service/bin/pip uninstall --yes pip setuptools
 COPY functions /app/functions
 COPY kafka-sources /app/kafka-sources
@@ -32,13 +32,15 @@ COPY --from=build /opt/chat-service /opt/chat-service
 COPY --from=build /app/functions /app/functions
 COPY --from=build /app/kafka-sources /app/kafka-sources
 # The root filesystem is read-only in the cluster; the Services mount a writable emptyDir at
-# TMPDIR, where gunicorn keeps its worker heartbeat files and (XDG_RUNTIME_DIR) control socket.
+# TMPDIR, where gunicorn keeps its worker heartbeat files and (XDG_RUNTIME_DIR) control socket,
+# and where the gunicorn workers share their metrics (PROMETHEUS_MULTIPROC_DIR, per pod).
 ENV PATH=/opt/chat-service/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     FUNCTION_TARGET=handle \
     TMPDIR=/tmp \
-    XDG_RUNTIME_DIR=/tmp
+    XDG_RUNTIME_DIR=/tmp \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/metrics
 WORKDIR /app
 # A numeric non-root user (no passwd entry needed; Kubernetes' runAsNonRoot checks the number).
 USER 10001:10001

@@ -35,28 +35,40 @@ def run(
     on_poison: PoisonSink | None = None,
 ) -> None:
     """Handle one CloudEvent; a failure aborts the request with its Knative status code."""
-    token = logs.correlation_id.set(_correlation(event))
+    from shared import tracing
+
     event_type = str(event.get("type") or "")
+    with (
+        tracing.span(f"{service} {event_type}", event.get("traceparent"), kind="consumer"),
+        logs.bound(
+            event_id=event.get("id"),
+            event_type=event_type,
+            tenant=event.get("tenantid"),
+            channel=_channel(event),
+        ),
+    ):
+        _run(event, event_type, handler, service=service, on_poison=on_poison)
+
+
+def _run(
+    event: Any,
+    event_type: str,
+    handler: EventHandler,
+    *,
+    service: str,
+    on_poison: PoisonSink | None,
+) -> None:
     try:
         outcome = handler(event) or "done"
         metrics.events_handled.labels(service, event_type, outcome).inc()
-        log.info(
-            "event handled",
-            extra={"event_id": event.get("id"), "event_type": event_type, "outcome": outcome},
-        )
+        log.info("event handled", extra={"outcome": outcome})
     except ChatServiceError as exc:
         metrics.events_handled.labels(service, event_type, exc.code).inc()
         level = logging.ERROR if exc.status >= 500 or exc.status == 400 else logging.WARNING
         log.log(
             level,
             "event not handled",
-            extra={
-                "event_id": event.get("id"),
-                "event_type": event_type,
-                "status": exc.status,
-                "error": exc.code,
-                "reason": exc.message,
-            },
+            extra={"status": exc.status, "error": exc.code, "reason": exc.message},
         )
         if isinstance(exc, BadRequest) and on_poison is not None:
             _store_poison(on_poison, event, exc)
@@ -65,12 +77,8 @@ def run(
         # A bug or an unforeseen failure, not the event's fault as far as we know: 500 (retried,
         # then dead-lettered), with the event id on the log line and a count.
         metrics.events_handled.labels(service, event_type, "error").inc()
-        log.exception(
-            "event handler failed", extra={"event_id": event.get("id"), "event_type": event_type}
-        )
+        log.exception("event handler failed")
         flask.abort(_flask(internal_error()))
-    finally:
-        logs.correlation_id.reset(token)
 
 
 class _OfTenant(Protocol):
@@ -120,5 +128,8 @@ def _flask(response: WebResponse) -> flask.Response:
     )
 
 
-def _correlation(event: Any) -> str:
-    return logs.trace_id(event.get("traceparent")) or str(event.get("id") or "-")
+def _channel(event: Any) -> str | None:
+    """The channel of every model our events carry (data ``channel``), for the log lines."""
+    data = getattr(event, "data", None)
+    channel = data.get("channel") if isinstance(data, dict) else None
+    return channel if isinstance(channel, str) else None

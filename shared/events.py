@@ -11,6 +11,7 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
+from shared import tracing
 from shared.models import InboundMessage, OutboundMessage, StatusUpdate
 
 MESSAGE_RECEIVED = "com.chatbot.message.received.v1"
@@ -112,4 +113,8 @@ def _event(
         "partitionkey": partition_key,
         "tenantid": tenant_id,
     }
+    # The CloudEvents distributed-tracing extension: the span that published the event.
+    traceparent = tracing.current.get()
+    if traceparent:
+        attributes["traceparent"] = traceparent
     return CloudEvent(attributes, data)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from cloudevents.http import CloudEvent
 
-from shared import events, metrics
+from shared import events, logs, metrics
 from shared.caching import per_process
 from shared.clock import Clock, system_clock
 from shared.idempotency import DedupeKey, Deduplicator, dedupe_key
@@ -65,18 +65,27 @@ class Ingress:
     def publish(
         self, channel: str, items: Sequence[InboundMessage | StatusUpdate], *, ttl_s: int
     ) -> PublishReport:
-        envelopes = [self._envelope(item, ttl_s) for item in items]
+        tenants = sorted({item.tenant_id for item in items})
+        logs.annotate(tenant=",".join(tenants) if tenants else None)
+        envelopes = [(item, *self._envelope(item, ttl_s)) for item in items]
         # A batch may repeat an item (WhatsApp resends whole batches); keep the first of each.
-        unique = list({key.key: (topic, event, key) for topic, event, key in envelopes}.values())
-        seen = self.dedupe.seen([key for _, _, key in unique])
-        fresh = [(topic, event, key) for topic, event, key in unique if key.key not in seen]
-        self.producer.publish([(topic, event) for topic, event, _ in fresh])
-        self.dedupe.mark([key for _, _, key in fresh])
-        for _, event, _ in fresh:
+        unique = list({env[3].key: env for env in envelopes}.values())
+        seen = self.dedupe.seen([key for *_, key in unique])
+        fresh = [env for env in unique if env[3].key not in seen]
+        self.producer.publish([(topic, event) for _, topic, event, _ in fresh])
+        self.dedupe.mark([key for *_, key in fresh])
+        for item, _, event, _ in fresh:
             metrics.events_published.labels(channel, event["type"]).inc()
+            if isinstance(item, InboundMessage):
+                metrics.messages_received.labels(item.tenant_id, channel, str(item.kind)).inc()
             log.info(
                 "event published",
-                extra={"event_id": event["id"], "event_type": event["type"], "channel": channel},
+                extra={
+                    "event_id": event["id"],
+                    "event_type": event["type"],
+                    "channel": channel,
+                    "tenant": item.tenant_id,
+                },
             )
         duplicates = len(envelopes) - len(fresh)
         if duplicates:

@@ -1,7 +1,9 @@
-"""JSON log lines carrying the correlation id of the request or event being handled.
+"""JSON log lines carrying the correlation id and the context of what is being handled.
 
-The correlation id lives in a ``contextvars`` variable so that every log line written while a
-request is handled carries it, including lines from helpers that know nothing of the request.
+The correlation id (the trace id, see :mod:`shared.tracing`) and the context (tenant, channel,
+event id: :func:`bound`, :func:`annotate`) live in ``contextvars`` variables, so every line
+written while a request or event is handled carries them, including lines from helpers that
+know nothing of the request. The function's name is the ``service`` field of every line.
 """
 
 from __future__ import annotations
@@ -11,9 +13,15 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
+# What the request or event being handled is about (tenant, channel, event id): on every line.
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "log_context", default=None
+)
 
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 _configured = False
@@ -34,6 +42,7 @@ class JsonFormatter(logging.Formatter):
             "correlation_id": correlation_id.get(),
             "message": record.getMessage(),
         }
+        line.update(_context.get() or {})
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 line[key] = value
@@ -60,22 +69,19 @@ def configure(service: str, level: str = "INFO") -> None:
     _configured = True
 
 
-def trace_id(traceparent: Any) -> str | None:
-    """The trace id of a W3C ``traceparent`` (``00-<32 hex trace id>-<span id>-<flags>``)."""
-    if traceparent:
-        parts = str(traceparent).split("-")
-        if len(parts) >= 2 and len(parts[1]) == 32:
-            return parts[1]
-    return None
+@contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """Every line written in the block carries ``fields`` (``None`` values are left out)."""
+    token = _context.set({k: v for k, v in fields.items() if v is not None})
+    try:
+        yield
+    finally:
+        _context.reset(token)
 
 
-def correlation_from_headers(headers: Any) -> str | None:
-    """The trace id of a W3C ``traceparent``, else ``X-Request-Id``, else a CloudEvent id."""
-    found = trace_id(headers.get("traceparent") or headers.get("ce-traceparent"))
-    if found:
-        return found
-    for name in ("X-Request-Id", "X-Cloud-Trace-Context", "ce-id"):
-        value = headers.get(name)
-        if value:
-            return str(value)[:128]
-    return None
+def annotate(**fields: Any) -> None:
+    """Add to the current block's fields once they are known (the tenant of a webhook is,
+    after its account is looked up). Outside a :func:`bound` block this does nothing."""
+    context = _context.get()
+    if context is not None:
+        context.update({k: v for k, v in fields.items() if v is not None})

@@ -200,6 +200,9 @@ class OutboundMessage(_InConversation):
     in_reply_to: str | None = None  # the inbound message's platform id
     thread_id: str | None = None
     template: TemplateRef | None = None
+    # The platform's timestamp of the message answered (RFC 3339): response time is measured
+    # from it to the reply accepted by the channel API.
+    in_reply_to_at: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OutboundMessage:
@@ -215,6 +218,7 @@ class OutboundMessage(_InConversation):
             created_at=str(data["created_at"]),
             quick_replies=tuple(QuickReply(**q) for q in data.get("quick_replies") or ()),
             in_reply_to=data.get("in_reply_to"),
+            in_reply_to_at=data.get("in_reply_to_at"),
             thread_id=data.get("thread_id"),
             template=(
                 TemplateRef(

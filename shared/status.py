@@ -28,6 +28,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import metrics
 from shared.caching import per_process
 from shared.clock import Clock, system_clock
 from shared.errors import BadRequest
@@ -88,7 +89,9 @@ class StatusTracker:
         update = parse_event(event)
         with unavailable_as_503():
             ensure_once(self._db)
-            return self.apply(update)
+            result = self.apply(update)
+        metrics.status_transitions.labels(update.channel, update.status, result).inc()
+        return result
 
     def apply(self, update: StatusUpdate) -> str:
         now = self._now()

@@ -65,7 +65,12 @@ class TenantDirectory:
         return self.accounts[channel]
 
     def account(self, channel: str, account_id: str) -> Any | None:
-        return self.of(channel).get(account_id)
+        found = self.of(channel).get(account_id)
+        if found is not None:
+            from shared import logs
+
+            logs.annotate(tenant=found.tenant_id)  # the request's log lines name its tenant
+        return found
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> TenantDirectory:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import uuid
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,43 +98,54 @@ def dispatch(
     ``error_headers(exc, request headers)`` adds a channel's own headers to error responses
     (Slack's ``X-Slack-No-Retry``, web chat's CORS headers).
     """
-    token = logs.correlation_id.set(
-        logs.correlation_from_headers(request.headers) or uuid.uuid4().hex
-    )
+    from shared import tracing
+
+    parent = request.headers.get(tracing.HEADER)
+    with (
+        tracing.span(f"{channel} webhook", parent, kind="server"),
+        logs.bound(channel=channel, request_id=request.headers.get("X-Request-Id")),
+    ):
+        return _dispatch(request, handler, channel=channel, error_headers=error_headers)
+
+
+def _dispatch(
+    request: flask.Request,
+    handler: Handler,
+    *,
+    channel: str,
+    error_headers: Callable[[ChatServiceError, Mapping[str, str]], Mapping[str, str]] | None,
+) -> flask.Response:
     try:
-        try:
-            response = handler(_to_web_request(request))
-        except ChatServiceError as exc:
-            response = error_response(exc)
-            if error_headers is not None:
-                response = WebResponse(
-                    response.status,
-                    response.body,
-                    {**response.headers, **error_headers(exc, dict(request.headers.items()))},
-                )
-            metrics.ingress_rejections.labels(channel, str(exc.status), exc.code).inc()
-            metrics.ingress_requests.labels(channel, "rejected").inc()
-            level = logging.ERROR if exc.status >= 500 else logging.WARNING
-            log.log(
-                level,
-                "request rejected",
-                extra={
-                    "channel": channel,
-                    "status": exc.status,
-                    "error": exc.code,
-                    "reason": exc.message,
-                    "method": request.method,
-                    "path": request.path,
-                    "content_length": request.content_length,
-                },
+        response = handler(_to_web_request(request))
+    except ChatServiceError as exc:
+        response = error_response(exc)
+        if error_headers is not None:
+            response = WebResponse(
+                response.status,
+                response.body,
+                {**response.headers, **error_headers(exc, dict(request.headers.items()))},
             )
-        except Exception:  # a bug, not the caller's fault: still JSON, logged and counted
-            log.exception("request failed", extra={"channel": channel, "path": request.path})
-            metrics.ingress_requests.labels(channel, "error").inc()
-            response = internal_error()
-        return _to_flask_response(response)
-    finally:
-        logs.correlation_id.reset(token)
+        metrics.ingress_rejections.labels(channel, str(exc.status), exc.code).inc()
+        metrics.ingress_requests.labels(channel, "rejected").inc()
+        level = logging.ERROR if exc.status >= 500 else logging.WARNING
+        log.log(
+            level,
+            "request rejected",
+            extra={
+                "channel": channel,
+                "status": exc.status,
+                "error": exc.code,
+                "reason": exc.message,
+                "method": request.method,
+                "path": request.path,
+                "content_length": request.content_length,
+            },
+        )
+    except Exception:  # a bug, not the caller's fault: still JSON, logged and counted
+        log.exception("request failed", extra={"channel": channel, "path": request.path})
+        metrics.ingress_requests.labels(channel, "error").inc()
+        response = internal_error()
+    return _to_flask_response(response)
 
 
 def _to_web_request(request: flask.Request) -> WebRequest:
@@ -192,6 +203,19 @@ def _to_flask_response(response: WebResponse) -> flask.Response:
     return flask.Response(payload, status=response.status, headers=headers)
 
 
+def _metrics_exporter() -> Any:
+    """Under several gunicorn workers each is its own process: ``/metrics`` then sums what
+    every worker wrote to ``PROMETHEUS_MULTIPROC_DIR`` (set by the image), whichever worker
+    answers the scrape. Without it (tests, one process) the default registry is served."""
+    if os.environ.get(metrics.MULTIPROC_ENV):
+        from prometheus_flask_exporter.multiprocess import MultiprocessInternalPrometheusMetrics
+
+        return MultiprocessInternalPrometheusMetrics
+    from prometheus_flask_exporter import PrometheusMetrics
+
+    return PrometheusMetrics
+
+
 def install(
     app: flask.Flask,
     service: str,
@@ -209,9 +233,8 @@ def install(
     settings = get_settings()
     logs.configure(service, settings.log_level)
 
-    from prometheus_flask_exporter import PrometheusMetrics
-
-    PrometheusMetrics(app, group_by="url_rule", default_labels={"service": service})
+    exporter = _metrics_exporter()
+    exporter(app, group_by="url_rule", default_labels={"service": service})
 
     @app.get(LIVENESS_PATH)
     def _alive() -> flask.Response:

@@ -22,7 +22,9 @@ from pathlib import Path
 from shared.devstack.functions import log_tail, serve_command
 
 HOST = "127.0.0.1"
-HEAVY_MODULES = ("kafka", "pymongo", "grpc", "redis", "httpx")
+# opentelemetry: trace export is off without OTEL_EXPORTER_OTLP_ENDPOINT, and then costs no
+# import (the probe also runs one span, as a request would, before it looks).
+HEAVY_MODULES = ("kafka", "pymongo", "grpc", "redis", "httpx", "opentelemetry")
 ROOT = Path(__file__).resolve().parents[2]
 _MARK = "BENCH-RESULT "
 # Run in a fresh interpreter: import functions_framework, then time create_app alone.
@@ -33,6 +35,10 @@ import functions_framework
 t1 = time.perf_counter()
 functions_framework.create_app("handle", sys.argv[1])
 t2 = time.perf_counter()
+if "shared" in sys.modules:  # not the baseline
+    from shared import tracing
+    with tracing.span("probe"):
+        pass
 heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]
 print({_MARK!r} + json.dumps({{"framework_s": t1 - t0, "create_app_s": t2 - t1, "heavy": heavy}}))
 """

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import logging
 
+from shared import metrics
 from shared.bot.ports import ConversationContext, Engine, EngineReply
 from shared.cache import redis_client
 from shared.errors import DependencyUnavailable, describe
 from shared.models import InboundMessage
 
 log = logging.getLogger(__name__)
+
+
+class CircuitOpen(DependencyUnavailable):
+    """The engine was not called: it failed too often just now."""
 
 
 class CircuitBreaker:
@@ -45,7 +50,7 @@ class CircuitBreaker:
 
     def generate_reply(self, context: ConversationContext, message: InboundMessage) -> EngineReply:
         if self.is_open():
-            raise DependencyUnavailable(
+            raise CircuitOpen(
                 f"{self._name} circuit is open after repeated failures", dependency=self._name
             )
         try:
@@ -58,10 +63,12 @@ class CircuitBreaker:
 
     def is_open(self) -> bool:
         try:
-            return bool(redis_client(self._url).exists(self._open_key))
+            is_open = bool(redis_client(self._url).exists(self._open_key))
         except Exception as exc:
             log.warning("breaker state unknown: redis unavailable", extra={"error": describe(exc)})
-            return False
+            is_open = False
+        metrics.engine_breaker_open.set(1 if is_open else 0)
+        return is_open
 
     def _record_failure(self) -> None:
         try:

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import Counter
-
-from shared import events
+from shared import events, metrics
 from shared.bot.backends import Conversations, Limiter, Messages, Producer, Sessions
+from shared.bot.breaker import CircuitOpen
 from shared.bot.ports import ConversationContext, Engine, EngineReply, SecurityHub, Verdict
 from shared.bot.turn import SOURCE, build_replies, parse_event, session_turns
 from shared.clock import Clock, system_clock
@@ -41,18 +40,6 @@ from shared.store import messages as msgs
 from shared.store.messages import with_text
 
 log = logging.getLogger(__name__)
-
-skipped_total = Counter(
-    "chat_bot_skipped_total",
-    "Inbound messages stored without a bot reply, by reason (handoff, rate_limited, blocked).",
-    ["reason"],
-)
-rate_limited_total = Counter(
-    "chat_rate_limited_total", "Messages over a rate limit, by scope (tenant, user).", ["scope"]
-)
-replies_total = Counter(
-    "chat_bot_replies_total", "Reply messages stored for sending, by author.", ["author"]
-)
 
 
 @dataclass
@@ -84,6 +71,11 @@ class MessageProcessor:
         if event.get("type") != events.MESSAGE_RECEIVED:
             return "ignored"
         event_id, message = parse_event(event)
+        outcome = self._handle(event_id, message)
+        metrics.messages_processed.labels(message.tenant_id, message.channel, outcome).inc()
+        return outcome
+
+    def _handle(self, event_id: str, message: InboundMessage) -> str:
         self.prepare()
         now = self._now()
         stored = self.messages.insert_inbound(event_id, message, now)
@@ -145,7 +137,7 @@ class MessageProcessor:
         if check_limit:  # once per message: our own retries never spend a user's budget again
             decision = self.limiter.check(message.tenant_id, message.channel, message.sender.id)
             if not decision.allowed:
-                rate_limited_total.labels(str(decision.scope)).inc()
+                metrics.rate_limited.labels(message.channel, str(decision.scope)).inc()
                 return self._skip(turn, "rate_limited", {"processing.limit": str(decision.scope)})
         return None
 
@@ -189,7 +181,7 @@ class MessageProcessor:
         if doc is None:
             return self._resume(self._reload(turn))
         for r in replies:
-            replies_total.labels(str(r.author)).inc()
+            metrics.messages_replied.labels(message.tenant_id, message.channel, r.author).inc()
         turn.doc = doc
         return self._publish(turn)
 
@@ -201,6 +193,8 @@ class MessageProcessor:
         except DependencyUnavailable as exc:
             if not self.settings.fallback_enabled or self.fallback is None:
                 raise
+            reason = "breaker_open" if isinstance(exc, CircuitOpen) else "engine_error"
+            metrics.engine_fallback.labels(reason).inc()
             log.warning("engine unavailable: fallback reply", extra={"reason": exc.message})
             return self.fallback.generate_reply(context, message), Author.FALLBACK
 
@@ -240,7 +234,8 @@ class MessageProcessor:
         update = {"processing.reason": reason, **(fields or {})}
         if self._advance(turn, from_states, msgs.SKIPPED, update) is None:
             return self._resume(self._reload(turn))
-        skipped_total.labels(reason).inc()
+        message = turn.message
+        metrics.messages_skipped.labels(message.tenant_id, message.channel, reason).inc()
         return reason
 
     def _advance(

@@ -50,6 +50,7 @@ def build_replies(
             created_at=created_at,
             quick_replies=part.quick_replies,
             in_reply_to=message.platform_message_id,
+            in_reply_to_at=message.timestamp,
             thread_id=message.thread_id,
         )
         for index, part in enumerate(reply.parts)

@@ -30,6 +30,7 @@ class DispatcherProcess:
     sinks: dict[str, str]  # KafkaSource name → the sink URL it delivers to
     dead_letter_topics: dict[str, str]  # KafkaSource name → its dead-letter topic
     topics: list[str]  # every topic the sources read
+    metrics_url: str = ""  # its Prometheus endpoint
 
     @property
     def pid(self) -> int:
@@ -43,6 +44,7 @@ def start(
     env: Mapping[str, str],
     log_path: Path,
     timeout_s: float = 20.0,
+    metrics_port: int | None = None,
 ) -> DispatcherProcess:
     from shared.kafkasource import manifests
     from shared.kafkasource.runner import ensure_source_topics
@@ -60,6 +62,7 @@ def start(
         "--brokers",
         brokers,
         *(f"--sink={s.sink_service}={function_urls[s.sink_service]}" for s in sources),
+        *([f"--metrics-port={metrics_port}"] if metrics_port is not None else []),
     ]
     log_offset = log_path.stat().st_size if log_path.exists() else 0  # the file is appended to
     proc = servers._spawn(args, log_path, cwd=root, env=env)
@@ -73,7 +76,8 @@ def start(
         s.name: s.delivery.dead_letter_topic for s in sources if s.delivery.dead_letter_topic
     }
     topics = sorted({topic for source in sources for topic in source.topics})
-    return DispatcherProcess(server, directory, sinks, dead_letters, topics)
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port is not None else ""
+    return DispatcherProcess(server, directory, sinks, dead_letters, topics, metrics_url)
 
 
 def _wait_started(server: servers.Server, sources: int, log_offset: int, timeout_s: float) -> None:

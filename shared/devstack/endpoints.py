@@ -15,6 +15,7 @@ from shared.channels.registry import specs
 from shared.devstack.dependencies import Dependency
 from shared.devstack.dispatcher import DispatcherProcess
 from shared.devstack.functions import FunctionProcess
+from shared.devstack.prometheus import INSTALL_HINT, PrometheusProcess
 from shared.devstack.sandbox import api_bases
 
 # endpoints.json key → (dependency name, the key its address goes under)
@@ -51,8 +52,22 @@ def sandbox(dependency: Dependency) -> dict[str, Any]:
     return entry
 
 
+def prometheus(process: PrometheusProcess | None) -> dict[str, Any]:
+    """Where the local Prometheus is, or how to get one (it is optional)."""
+    if process is None:
+        return {"url": None, "note": f"not installed: {INSTALL_HINT}"}
+    return {
+        "url": process.url,
+        "targets_url": process.url + "/targets",
+        "pid": process.server.proc.pid,
+        "log": str(process.server.log_path),
+        "config": str(process.config),
+    }
+
+
 def dispatcher(process: DispatcherProcess) -> dict[str, Any]:
     return {
+        "metrics_url": process.metrics_url,
         "pid": process.pid,
         "log": str(process.server.log_path),
         "manifests": str(process.manifests),
@@ -70,6 +85,7 @@ def document(
     topics: Mapping[str, str],
     tenants_file: Path,
     tenant: dict[str, Any],
+    prometheus_process: PrometheusProcess | None = None,
 ) -> dict[str, Any]:
     urls = {f.name: f.url for f in functions}
     return {
@@ -86,6 +102,7 @@ def document(
         },
         "sandbox": sandbox(dependencies["sandbox"]),
         "dispatcher": dispatcher(dispatcher_process),
+        "prometheus": prometheus(prometheus_process),
         "topics": dict(topics),
         "tenants_file": str(tenants_file),
         "tenant": tenant_endpoints(tenant, urls),

@@ -138,15 +138,24 @@ def serve_command(source: Path, port: int, host: str = HOST) -> ServeCommand:
 
 
 def start(
-    name: str, port: int, root: Path, env: Mapping[str, str], log_dir: Path
+    name: str,
+    port: int,
+    root: Path,
+    env: Mapping[str, str],
+    log_dir: Path,
+    metrics_dir: Path | None = None,
 ) -> FunctionProcess:
+    """``metrics_dir``: the function's own PROMETHEUS_MULTIPROC_DIR, as its pod has one."""
     log_path = log_dir / f"{name}.log"
     command = serve_command(root / "functions" / name / "main.py", port)
+    extra = {"K_SERVICE": name}
+    if metrics_dir is not None:
+        extra["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir / name)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             command.argv,
             cwd=root,
-            env={**env, **command.env, "K_SERVICE": name},
+            env={**env, **command.env, **extra},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -64,7 +64,19 @@ def summary(endpoints: dict[str, Any]) -> str:
             f"(dispatcher, log {_short(dispatcher['log'])})",
         )
     )
+    prometheus = endpoints.get("prometheus") or {}
+    if prometheus.get("url"):
+        rows.append(
+            (
+                "prometheus",
+                prometheus["url"],
+                str(prometheus["pid"]),
+                f"(targets {prometheus['targets_url']}, log {_short(prometheus['log'])})",
+            )
+        )
     lines += [*_table(rows), ""]
+    if not prometheus.get("url"):
+        lines += [f"  prometheus: {prometheus.get('note', 'not started')}", ""]
 
     topics = endpoints["topics"]
     lines.append("  topics: " + ", ".join(topics.values()))

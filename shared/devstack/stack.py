@@ -1,5 +1,5 @@
-"""The whole system on one machine: servers, topics, the dev tenant, every function, and the
-KafkaSource dispatcher that wires them together.
+"""The whole system on one machine: servers, topics, the dev tenant, every function, the
+KafkaSource dispatcher that wires them together, and Prometheus scraping them all.
 
 :meth:`Stack.start` brings it up in dependency order and writes ``<dir>/endpoints.json``
 (what is where, the dev tenant's secrets, a ready-made signed curl); :meth:`Stack.stop` stops
@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.devstack import dependencies, devtenant, dispatcher, endpoints, functions
+from shared.devstack import (
+    dependencies,
+    devtenant,
+    dispatcher,
+    endpoints,
+    functions,
+    prometheus,
+    servers,
+)
 from shared.devstack.dependencies import Dependency
 from shared.devstack.dispatcher import DispatcherProcess
 from shared.devstack.functions import FunctionProcess
@@ -50,6 +58,7 @@ class Stack:
         self.dependencies: list[Dependency] = []
         self.functions: list[FunctionProcess] = []
         self.dispatcher: DispatcherProcess | None = None
+        self.prometheus: prometheus.PrometheusProcess | None = None
         self._reported_dead: set[str] = set()
 
     @property
@@ -95,7 +104,9 @@ class Stack:
         self.say(f"starting {len(names)} functions: {', '.join(names)} …")
         env = self._function_env(tenants_file)
         for name in names:
-            function = functions.start(name, ports[name], root, env, log_dir)
+            function = functions.start(
+                name, ports[name], root, env, log_dir, self.state_dir / "metrics"
+            )
             self.functions.append(function)
             self.pids.record(name, function.proc)
         functions.wait_healthy(self.functions, self.options.health_timeout_s)
@@ -108,8 +119,10 @@ class Stack:
             {f.name: f.url for f in self.functions},
             env,
             log_dir / "kafkasource-dispatcher.log",
+            metrics_port=servers.free_port(),
         )
         self.pids.record("kafkasource-dispatcher", self.dispatcher.server.proc)
+        self._start_prometheus(standard_ports)
         prefix = self.settings.topic_prefix
         elsewhere = [t for t in self.dispatcher.topics if not t.startswith(prefix + ".")]
         if elsewhere:  # the manifests name the production topics; nothing would be delivered
@@ -126,9 +139,30 @@ class Stack:
             topics=self.topics,
             tenants_file=tenants_file,
             tenant=tenant,
+            prometheus_process=self.prometheus,
         )
         endpoints.write_private(self.endpoints_file, json.dumps(document, indent=2) + "\n")
         return document
+
+    def _start_prometheus(self, standard_ports: bool) -> None:
+        if prometheus.binary() is None:
+            self.say(
+                f"Prometheus is not installed ({prometheus.INSTALL_HINT}): "
+                "going on without metrics scraping"
+            )
+            return
+        self.say("starting Prometheus (monitoring/prometheus rules) …")
+        assert self.dispatcher is not None
+        self.prometheus = prometheus.start(
+            self.options.root,
+            self.state_dir,
+            {f.name: f"{functions.HOST}:{f.port}" for f in self.functions},
+            self.dispatcher.metrics_url.removeprefix("http://").removesuffix("/metrics"),
+            self.log_dir / "prometheus.log",
+            standard_ports=standard_ports,
+        )
+        if self.prometheus is not None:
+            self.pids.record("prometheus", self.prometheus.server.proc)
 
     def _add(self, dependency: Dependency) -> None:
         self.dependencies.append(dependency)
@@ -166,6 +200,13 @@ class Stack:
                     " — the rest keeps running",
                     function.log_path,
                 )
+        if self.prometheus is not None and not self.prometheus.server.running:
+            self._report_dead(
+                "prometheus",
+                f"Prometheus (pid {self.prometheus.server.proc.pid}) exited — the rest keeps "
+                "running, without metrics",
+                self.prometheus.server.log_path,
+            )
         if self.dispatcher is not None and not self.dispatcher.server.running:
             server = self.dispatcher.server
             self._report_dead(
@@ -197,6 +238,8 @@ class Stack:
 
     def stop(self) -> None:
         """The dispatcher, then the functions (all at once), then the servers in reverse."""
+        if self.prometheus is not None:
+            self.prometheus.server.stop(self.options.stop_timeout_s)
         if self.dispatcher is not None:
             self.dispatcher.server.stop(self.options.stop_timeout_s)
         deadline = time.monotonic() + self.options.stop_timeout_s

@@ -75,18 +75,28 @@ def parse_target(url: str) -> Target:
     return Target(address, tls)
 
 
-_channels: dict[tuple[Target, bytes | None], grpc.Channel] = {}
+_channels: dict[tuple[Target, bytes | None, str], grpc.Channel] = {}
 _lock = threading.Lock()
 
 
-def get_channel(url: str, *, root_certificates: bytes | None = None) -> grpc.Channel:
-    """The process's channel to ``url``; TLS uses ``root_certificates`` or the system roots."""
+def get_channel(
+    url: str, *, dependency: str, root_certificates: bytes | None = None
+) -> grpc.Channel:
+    """The process's channel to ``url``; TLS uses ``root_certificates`` or the system roots.
+
+    Every call on it is timed (``chat_dependency_call_seconds`` by ``dependency``, method and
+    gRPC code) and carries the current ``traceparent`` in its metadata.
+    """
     target = parse_target(url)
-    key = (target, root_certificates if target.tls else None)
+    key = (target, root_certificates if target.tls else None, dependency)
     with _lock:
         channel = _channels.get(key)
         if channel is None:
-            channel = _new_channel(target, root_certificates)
+            from shared.grpc.observed import Observed
+
+            channel = grpc.intercept_channel(
+                _new_channel(target, root_certificates), Observed(dependency)
+            )
             _channels[key] = channel
         return channel
 

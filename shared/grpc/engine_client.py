@@ -42,7 +42,9 @@ class EngineClient:
 
     def _engine(self) -> pb_grpc.McpEngineStub:
         if self._stub is None:
-            channel = get_channel(self._url, root_certificates=self._root_certificates)
+            channel = get_channel(
+                self._url, dependency=DEPENDENCY, root_certificates=self._root_certificates
+            )
             self._stub = pb_grpc.McpEngineStub(channel)
         return self._stub
 

@@ -49,7 +49,9 @@ class SecurityHubClient:
 
     def _hub(self) -> pb_grpc.SecurityHubStub:
         if self._stub is None:
-            channel = get_channel(self._url, root_certificates=self._root_certificates)
+            channel = get_channel(
+                self._url, dependency=DEPENDENCY, root_certificates=self._root_certificates
+            )
             self._stub = pb_grpc.SecurityHubStub(channel)
         return self._stub
 

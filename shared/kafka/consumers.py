@@ -3,6 +3,7 @@ commits for the local KafkaSource dispatcher."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -10,6 +11,8 @@ from typing import Any
 
 from shared.errors import DependencyUnavailable, describe
 from shared.kafka.records import ConsumedRecord, Partition, TimedRecord
+
+log = logging.getLogger(__name__)
 
 
 def read_topic(
@@ -231,6 +234,29 @@ class GroupConsumer:
                     for partition, offset in next_offsets.items()
                 }
             )
+
+    def lag(self, next_offsets: dict[Partition, int]) -> int:
+        """Records of the assigned partitions not yet handled: each partition's high
+        watermark (as the last fetch reported it) minus ``next_offsets`` (what the caller
+        committed), or minus the fetch position where the caller has committed nothing."""
+        total = 0
+        for tp in self._consumer.assignment():
+            end = self._consumer.highwater(tp)
+            if end is None:  # nothing fetched yet: unknown, not zero
+                continue
+            position = next_offsets.get((tp.topic, tp.partition))
+            if position is None:
+                position = self._position(tp)
+            if position is not None:
+                total += max(0, end - position)
+        return total
+
+    def _position(self, tp: Any) -> int | None:
+        try:
+            return int(self._consumer.position(tp, timeout_ms=100))
+        except Exception as exc:  # no position yet (an offset reset in progress): next time
+            log.debug("no position yet", extra={"partition": str(tp), "error": describe(exc)})
+            return None
 
     def close(self) -> None:
         # No autocommit: only what the caller committed counts.

@@ -4,6 +4,9 @@
     python -m shared.kafkasource --sink message-processor=http://127.0.0.1:8085 --brokers HOST:PORT
     python -m shared.kafkasource --check      # validate the manifests and print what they say
 
+``--metrics-port`` serves its metrics (deliveries, retries, dead letters, lag per source) for
+Prometheus.
+
 Brokers come from ``--brokers``, else ``KAFKA_BROKERS`` (the manifests' ``bootstrapServers``
 name the cluster's). Sink URLs come from ``--sinks-from`` (the local stack's endpoints.json,
 whose ``functions`` map names to ``{"url": …}``, or a plain ``{"name": "url"}`` JSON object)
@@ -62,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             "kafkasource: no KafkaSource has a sink URL (--sink or --sinks-from)", file=sys.stderr
         )
         return 2
+    if args.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=args.metrics_host)
+        log.info("metrics served", extra={"port": args.metrics_port, "path": "/metrics"})
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: dispatcher.stopping.set())
     dispatcher.start()
@@ -78,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sink", action="append", default=[], type=_sink_arg, metavar="NAME=URL")
     parser.add_argument("--brokers", help="host:port,… (default: KAFKA_BROKERS)")
     parser.add_argument("--check", action="store_true", help="validate and print the manifests")
+    parser.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port (default: none)"
+    )
+    parser.add_argument("--metrics-host", default="127.0.0.1", help="and this address")
     return parser
 
 

@@ -78,6 +78,8 @@ def to_http(record: TimedRecord, source_name: str, namespace: str) -> HttpEvent:
         }
         if "content-type" in headers:
             http["content-type"] = _text(headers["content-type"])
+        if "ce-traceparent" in http:  # as Knative's dispatcher does: the trace goes on
+            http["traceparent"] = http["ce-traceparent"]
         return HttpEvent(http, record.value or b"")
     return HttpEvent(_wrap(record, headers, source_name, namespace), record.value or b"")
 

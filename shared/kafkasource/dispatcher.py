@@ -20,11 +20,12 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared import logs
+from shared import logs, metrics, tracing
 from shared.errors import DependencyUnavailable, describe
 from shared.kafka import GroupConsumer, Partition, TimedRecord
 from shared.kafkasource import delivery
@@ -36,6 +37,7 @@ DEFAULT_TIMEOUT_S = 30.0  # per request, when the manifest sets no delivery.time
 NAMESPACE = "default"  # the namespace in the source of wrapped (non-CloudEvent) records
 _MAX_PARTITION_WORKERS = 16
 _POLL_S = 0.1
+_LAG_EVERY_S = 5.0  # the lag gauge's refresh (reads the fetched high watermarks: no request)
 
 CommitHook = Callable[[str, int, int], None]  # (topic, partition, next offset)
 
@@ -84,6 +86,8 @@ class SourceDispatcher:
         self._inflight: dict[Partition, _Work] = {}
         self._lock = threading.Lock()
         self._http: Any = http_client
+        self._committed: dict[Partition, int] = {}  # the next offset of each partition
+        self._lag_at = 0.0
 
     def run(self) -> None:
         import httpx
@@ -112,6 +116,7 @@ class SourceDispatcher:
                     with self._lock:
                         self._inflight[partition] = work
                 self._settle(consumer)
+                self._measure_lag(consumer)
         finally:
             with self._lock:
                 pending = list(self._inflight.values())
@@ -149,11 +154,22 @@ class SourceDispatcher:
                     for partition, offset in progress.items():
                         self._progress.setdefault(partition, offset)  # newer progress wins
             else:
+                with self._lock:
+                    self._committed.update(progress)
                 if self._on_commit is not None:
                     for (topic, number), offset in progress.items():
                         self._on_commit(topic, number, offset)
         for partition in done:
             consumer.resume(partition)
+
+    def _measure_lag(self, consumer: GroupConsumer) -> None:
+        now = time.monotonic()
+        if now - self._lag_at < _LAG_EVERY_S:
+            return
+        self._lag_at = now
+        with self._lock:
+            committed = dict(self._committed)
+        metrics.dispatcher_lag.labels(self.source.name).set(consumer.lag(committed))
 
     def _on_revoked(self, partitions: list[Partition]) -> None:
         with self._lock:
@@ -166,6 +182,7 @@ class SourceDispatcher:
         with self._lock:
             for partition in partitions:
                 self._progress.pop(partition, None)
+                self._committed.pop(partition, None)
         if revoked:
             log.info("partitions revoked", extra={**self._describe(), "partitions": partitions})
 
@@ -179,13 +196,15 @@ class SourceDispatcher:
     def deliver(self, record: TimedRecord, abort: threading.Event) -> bool:
         """Deliver or dead-letter one record: True once settled, False if abandoned (``abort``)."""
         event = delivery.to_http(record, self.source.name, NAMESPACE)
-        token = logs.correlation_id.set(event.id or "-")
+        trace = tracing.parse(event.headers.get("traceparent"))
+        token = logs.correlation_id.set(trace[0] if trace else event.id or "-")
         try:
             retries = 0
             while True:
                 outcome = delivery.post(self._http, self.sink_url, event, self._timeout_s)
                 if outcome.delivered:
                     log.info("delivered", extra=self._about(record, event, outcome, retries))
+                    metrics.dispatcher_deliveries.labels(self.source.name, "delivered").inc()
                     return True
                 if not outcome.retryable:
                     return self._dead_letter(record, event, outcome, abort, "not retryable")
@@ -194,6 +213,7 @@ class SourceDispatcher:
                 if retries >= self.source.delivery.retry:
                     return self._dead_letter(record, event, outcome, abort, "retries exhausted")
                 retries += 1
+                metrics.dispatcher_deliveries.labels(self.source.name, "retried").inc()
                 wait_s = delivery.wait_before_retry(self.source.delivery, retries, outcome)
                 log.warning(
                     "delivery failed, retrying",
@@ -223,6 +243,9 @@ class SourceDispatcher:
             try:
                 self._dead_letters.send(topic, record.key, headers, record.value)
                 log.error("delivery failed, event dead-lettered", extra={**about, "to": topic})
+                name = self.source.name
+                metrics.dispatcher_deliveries.labels(name, "dead_lettered").inc()
+                metrics.dispatcher_dead_letters.labels(name, _code(outcome)).inc()
                 return True
             except DependencyUnavailable as exc:
                 failures += 1
@@ -257,3 +280,8 @@ class SourceDispatcher:
         if retries is not None:
             about["retry"] = retries
         return about
+
+
+def _code(outcome: delivery.Outcome) -> str:
+    """The sink's HTTP status, or why there was none (a timeout, a refused connection)."""
+    return str(outcome.status) if outcome.status else "no_response"

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import metrics
 from shared.caching import per_process
 from shared.channels.registry import spec
 from shared.clock import Clock, system_clock
@@ -88,9 +90,11 @@ class Dispatcher:
         claim = deliveries.claim(message, self._now(), lease_seconds(self.settings))
         if not claim.granted:
             return self._not_claimed(message, claim)
+        started = time.perf_counter()
         try:
             provider_id = self._send(message, account, last_inbound_at)
         except Undeliverable as exc:
+            observe_send(message, started, "failed", exc.code)
             deliveries.fail(message, claim, exc.to_dict(), self._now())
             log.warning(
                 "reply undeliverable",
@@ -103,8 +107,10 @@ class Dispatcher:
             )
             return "failed"
         except (RateLimited, DependencyUnavailable) as exc:
+            observe_send(message, started, "retry", exc.code)
             self._release(deliveries, message, claim, exc)
             raise
+        observe_send(message, started, "sent", now_s=self.clock())
         if not deliveries.sent(message, provider_id, self._now()):
             log.error(
                 "reply sent twice: another attempt recorded its send first",
@@ -167,6 +173,30 @@ class Dispatcher:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
+
+
+def observe_send(
+    message: OutboundMessage,
+    started: float,
+    outcome: str,
+    code: str | None = None,
+    *,
+    now_s: float | None = None,
+) -> None:
+    """Count one send: its latency and outcome, the provider's error code, and once sent, the
+    conversation's response time (the platform's timestamp of the message answered → now)."""
+    metrics.channel_api_seconds.labels(message.channel, outcome).observe(
+        time.perf_counter() - started
+    )
+    if code is not None:
+        metrics.channel_api_errors.labels(message.channel, code).inc()
+    elif message.in_reply_to_at:
+        try:
+            asked = datetime.fromisoformat(message.in_reply_to_at.replace("Z", "+00:00"))
+        except ValueError:
+            return
+        response_s = max(0.0, (time.time() if now_s is None else now_s) - asked.timestamp())
+        metrics.response_seconds.labels(message.channel, message.author).observe(response_s)
 
 
 @per_process

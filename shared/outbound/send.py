@@ -25,6 +25,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from shared import tracing
 from shared.errors import DependencyUnavailable, RateLimited, describe
 from shared.outbound.api import ApiRequest
 
@@ -56,7 +57,10 @@ class ChannelApi:
         dependency = f"{request.channel}-api"
         try:
             response = self.client().request(
-                request.method, request.url, headers=request.headers, json=request.json
+                request.method,
+                request.url,
+                headers={**request.headers, **tracing.outgoing()},
+                json=request.json,
             )
         except httpx.TransportError as exc:  # connect/read/write errors and every timeout
             raise DependencyUnavailable(

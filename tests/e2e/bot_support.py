@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.channels import slack, telegram, whatsapp
+from shared.channels import messenger, slack, telegram, whatsapp
 from shared.devstack.replies import describe
-from shared.kafka import ConsumedRecord, read_topic
+from shared.events import MESSAGE_RECEIVED
+from shared.kafka import ConsumedRecord, RecordProducer, read_topic
 
 REPLY_TIMEOUT_S = 20.0
 Call = dict[str, Any]
@@ -90,23 +91,37 @@ class Stack:
 
     # --- the channels
 
-    def whatsapp(self, text: str, wa_id: str | None = None) -> tuple[Chat, bytes]:
+    def whatsapp(
+        self, text: str, wa_id: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[Chat, bytes]:
         """A signed WhatsApp webhook; returns the chat and the body (to deliver it again)."""
         account = self.tenant["whatsapp"]
         wa_id = wa_id or "1555" + unique_digits(7)
         body = whatsapp_body(account["phone_number_id"], wa_id, text)
-        self.post_whatsapp(body)
+        self.post_whatsapp(body, headers)
         key = f"dev:whatsapp:{account['phone_number_id']}/{wa_id}"
         return Chat("whatsapp", wa_id, key), body
 
-    def post_whatsapp(self, body: bytes) -> dict[str, Any]:
-        account = self.tenant["whatsapp"]
+    def post_whatsapp(self, body: bytes, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        return self._post_meta("whatsapp", whatsapp.SIGNATURE_HEADER, whatsapp.sign, body, headers)
+
+    def _post_meta(
+        self,
+        channel: str,
+        signature_header: str,
+        sign: Callable[[Any, bytes], str],
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A webhook signed the way Meta signs (WhatsApp, Messenger): 200 and its answer."""
+        account = self.tenant[channel]
         response = self.http.post(
             account["webhook_url"],
             content=body,
             headers={
                 "Content-Type": "application/json",
-                whatsapp.SIGNATURE_HEADER: whatsapp.sign(account["app_secret"], body),
+                signature_header: sign(account["app_secret"], body),
+                **(headers or {}),
             },
         )
         assert response.status_code == 200, response.text
@@ -144,6 +159,16 @@ class Stack:
         assert response.status_code == 200, response.text
         return Chat("telegram", chat_id, telegram_key(account["bot_id"], chat_id))
 
+    def messenger(self, text: str) -> Chat:
+        account = self.tenant["messenger"]
+        psid = unique_digits(16)
+        message = {"mid": f"m_{uuid.uuid4().hex}", "text": text}
+        self.post_messenger(messenger_body(account["page_id"], psid, message=message))
+        return Chat("messenger", psid, f"dev:messenger:{account['page_id']}/{psid}")
+
+    def post_messenger(self, body: bytes) -> dict[str, Any]:
+        return self._post_meta("messenger", messenger.SIGNATURE_HEADER, messenger.sign, body)
+
     def webchat(self, text: str) -> Chat:
         account = self.tenant["webchat"]
         session = self.http.post(
@@ -163,9 +188,48 @@ class Stack:
 
     # --- the topics
 
+    def publish_poison(self, key: str) -> str:
+        """A ``message.received`` event that is not a message (``{}``) on the inbound topic,
+        under the conversation ``key``; returns its event id."""
+        event_id = str(uuid.uuid4())
+        headers = [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", event_id.encode()),
+            ("ce_source", b"/e2e/poison"),
+            ("ce_type", MESSAGE_RECEIVED.encode()),
+            ("ce_tenantid", self.tenant["id"].encode()),
+            ("content-type", b"application/json"),
+        ]
+        producer = RecordProducer(self.brokers, client_id="e2e-poison")
+        try:
+            producer.send(self.topics["inbound"], key.encode(), headers, b"{}")
+        finally:
+            producer.close()
+        return event_id
+
+    def wait_dead_lettered(self, topic: str, event_id: str) -> ConsumedRecord:
+        def dead_lettered() -> list[ConsumedRecord]:
+            records = read_topic(self.brokers, topic)
+            return [r for r in records if r.headers.get("ce_id") == event_id.encode()]
+
+        [record] = poll(f"the poison event on {topic}", dead_lettered)
+        return record
+
     def records(self, topic: str, key: str) -> list[ConsumedRecord]:
         """The conversation's records on ``topic`` (every record is read: one small broker)."""
         return [r for r in read_topic(self.brokers, topic) if r.key == key.encode()]
+
+
+def messenger_body(page_id: str, psid: str, **body: Any) -> bytes:
+    """A Page webhook with one messaging event (``message=…``, ``read=…``, …)."""
+    event = {
+        "sender": {"id": psid},
+        "recipient": {"id": page_id},
+        "timestamp": int(time.time() * 1000),
+        **body,
+    }
+    entry = {"id": page_id, "time": event["timestamp"], "messaging": [event]}
+    return json.dumps({"object": "page", "entry": [entry]}).encode()
 
 
 def telegram_key(bot_id: str, chat_id: str) -> str:

@@ -22,8 +22,7 @@ import pymongo
 import pytest
 
 from shared.devstack.sandbox import fingerprint
-from shared.events import MESSAGE_RECEIVED
-from shared.kafka import RecordProducer, TimedRecord, read_topic
+from shared.kafka import RecordProducer, TimedRecord
 from shared.kafkasource import delivery, manifests
 from tests.e2e.bot_support import Stack, call_text, poll, succeeded, telegram_key
 from tests.e2e.conftest import RunningStack, module_stack
@@ -162,26 +161,8 @@ def test_a_poison_event_is_dead_lettered_and_later_events_still_flow(
     assert dead_letters is not None
     chat_id = str(uuid.uuid4().int % 10**9 + 10**9)
     key = telegram_key(stack.tenant["telegram"]["bot_id"], chat_id)
-    event_id = str(uuid.uuid4())
-    headers = [
-        ("ce_specversion", b"1.0"),
-        ("ce_id", event_id.encode()),
-        ("ce_source", b"/e2e/poison"),
-        ("ce_type", MESSAGE_RECEIVED.encode()),
-        ("ce_tenantid", b"dev"),
-        ("content-type", b"application/json"),
-    ]
-    producer = RecordProducer(stack.brokers, client_id="e2e-poison")
-    try:  # the conversation's key: the message after it waits in the same partition
-        producer.send(stack.topics["inbound"], key.encode(), headers, b"{}")
-    finally:
-        producer.close()
-
-    def dead_lettered() -> list[object]:
-        records = read_topic(stack.brokers, dead_letters)
-        return [r for r in records if r.headers.get("ce_id") == event_id.encode()]
-
-    [record] = poll(f"the poison event on {dead_letters}", dead_lettered)
+    event_id = stack.publish_poison(key)  # the message after it waits in the same partition
+    record = stack.wait_dead_lettered(dead_letters, event_id)
     assert record.headers["ce_knativeerrorcode"] == b"400"  # not retried: it can never succeed
     assert record.value == b"{}"
 

@@ -14,9 +14,16 @@ from typing import Any
 import pymongo
 import pytest
 
-from shared.channels.messenger import SIGNATURE_HEADER, sign
 from shared.devstack.sandbox import fingerprint
-from tests.e2e.bot_support import Chat, Stack, call_text, poll, succeeded, unique_digits
+from tests.e2e.bot_support import (
+    Chat,
+    Stack,
+    call_text,
+    messenger_body,
+    poll,
+    succeeded,
+    unique_digits,
+)
 from tests.e2e.conftest import RunningStack, module_stack
 
 pytestmark = pytest.mark.e2e
@@ -31,30 +38,8 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningStack
         yield running, Stack(endpoints)
 
 
-def page_event(page_id: str, psid: str, **body: Any) -> bytes:
-    event = {
-        "sender": {"id": psid},
-        "recipient": {"id": page_id},
-        "timestamp": int(time.time() * 1000),
-        **body,
-    }
-    entry = {"id": page_id, "time": event["timestamp"], "messaging": [event]}
-    return json.dumps({"object": "page", "entry": [entry]}).encode()
-
-
 def post(stack: Stack, body: bytes) -> dict[str, Any]:
-    account = stack.tenant["messenger"]
-    response = stack.http.post(
-        account["webhook_url"],
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(account["app_secret"], body),
-        },
-    )
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
+    return stack.post_messenger(body)
 
 
 def test_a_page_message_gets_one_reply_through_the_send_api(
@@ -64,7 +49,7 @@ def test_a_page_message_gets_one_reply_through_the_send_api(
     account = stack.tenant["messenger"]
     psid = unique_digits(16)
     chat = Chat("messenger", psid, f"dev:messenger:{account['page_id']}/{psid}")
-    body = page_event(
+    body = messenger_body(
         account["page_id"], psid, message={"mid": f"m_{uuid.uuid4().hex}", "text": "Hello"}
     )
 
@@ -82,11 +67,13 @@ def test_a_page_message_gets_one_reply_through_the_send_api(
     # The person taps a quick reply: answered in the same conversation.
     tap = {"mid": f"m_{uuid.uuid4().hex}", "text": options[0]["title"]}
     tap["quick_reply"] = {"payload": options[0]["payload"]}
-    post(stack, page_event(account["page_id"], psid, message=tap))
+    post(stack, messenger_body(account["page_id"], psid, message=tap))
     assert len(stack.wait_calls(chat, 2)) == 2
 
     # Messenger reads everything up to its watermark: every reply sent so far becomes read.
-    post(stack, page_event(account["page_id"], psid, read={"watermark": int(time.time() * 1000)}))
+    post(
+        stack, messenger_body(account["page_id"], psid, read={"watermark": int(time.time() * 1000)})
+    )
     client: Any = pymongo.MongoClient(stack.endpoints["mongodb"]["uri"], tz_aware=True)
     try:
         messages = client["chat_service"]["messages"]

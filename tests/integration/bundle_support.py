@@ -60,6 +60,9 @@ def container_env(
             env[name] = secrets[value.secret]
         elif value.value is not None:
             env[name] = value.value
+    for name, text in list(env.items()):  # the /tmp emptyDir (TMPDIR, metrics directory, …)
+        if text == "/tmp" or text.startswith("/tmp/"):
+            env[name] = str(scratch) + text[len("/tmp") :]
     env.update(overrides)
     for name, text in list(env.items()):
         env[name] = text.replace("/app/functions/", f"{ROOT}/functions/")
@@ -67,9 +70,6 @@ def container_env(
         tenants = scratch / "tenants.json"
         tenants.write_text(json.dumps(TENANTS), encoding="utf-8")
         env["TENANTS_FILE"] = str(tenants)
-    for name in ("TMPDIR", "XDG_RUNTIME_DIR"):
-        if env.get(name) == "/tmp":
-            env[name] = str(scratch)
     return env
 
 

@@ -305,7 +305,7 @@ def test_over_the_rate_limit_the_message_is_stored_and_counted_not_answered(
     processing = mongodb.messages.find_one({"_id": second["id"]})["processing"]
     assert processing["state"] == "skipped" and processing["reason"] == "rate_limited"
     metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'chat_rate_limited_total{scope="user"}' in metrics
+    assert 'chat_rate_limited_total{channel="whatsapp",scope="user"}' in metrics
     assert 'outcome="rate_limited"' in metrics
 
 

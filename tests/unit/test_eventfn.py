@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -10,13 +12,19 @@ from cloudevents.http import CloudEvent
 from prometheus_client import REGISTRY
 from werkzeug.exceptions import HTTPException
 
-from shared import eventfn
+from shared import eventfn, logs
 from shared.errors import BadRequest, DependencyUnavailable, RateLimited
 
 
 def event() -> CloudEvent:
     return CloudEvent(
-        {"type": "com.chatbot.message.received.v1", "source": "/test", "id": "ev-1"}, {"x": 1}
+        {
+            "type": "com.chatbot.message.received.v1",
+            "source": "/test",
+            "id": "ev-1",
+            "tenantid": "acme",
+        },
+        {"x": 1, "channel": "slack"},
     )
 
 
@@ -70,15 +78,31 @@ def test_transient_failures_ask_for_a_retry(exc: Exception, status: int, retry_a
     assert headers["Retry-After"] == retry_after
 
 
-def test_a_bug_is_a_logged_and_counted_json_500(caplog: pytest.LogCaptureFixture) -> None:
+def json_lines() -> tuple[io.StringIO, logging.Handler]:
+    """A handler writing our JSON lines as they are logged (the context is read then)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter("svc"))
+    return stream, handler
+
+
+def test_a_bug_is_a_logged_and_counted_json_500() -> None:
     def buggy(e: Any) -> str:
         raise TypeError("unexpected")
 
     before = handled("error")
-    status, body, _ = run(buggy)
+    stream, handler = json_lines()
+    logging.getLogger("shared.eventfn").addHandler(handler)
+    try:
+        status, body, _ = run(buggy)
+    finally:
+        logging.getLogger("shared.eventfn").removeHandler(handler)
 
     assert status == 500
     assert body == {"error": "internal_error", "message": "internal error"}
     assert handled("error") == before + 1
-    [line] = [r for r in caplog.records if r.getMessage() == "event handler failed"]
-    assert line.__dict__["event_id"] == "ev-1"
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    [line] = [x for x in lines if x["message"] == "event handler failed"]
+    assert line["event_id"] == "ev-1" and line["tenant"] == "acme" and line["channel"] == "slack"
+    assert line["event_type"] == "com.chatbot.message.received.v1"
+    assert line["service"] == "svc" and "TypeError" in line["exception"]

@@ -4,7 +4,7 @@ import io
 import json
 import logging
 
-from shared import errors, logs
+from shared import errors, logs, tracing
 from shared.web import WebRequest, error_response
 
 
@@ -34,13 +34,50 @@ def test_header_lookup_is_case_insensitive() -> None:
     assert request.header("missing") is None
 
 
-def test_correlation_id_from_traceparent_or_request_id() -> None:
-    trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    assert (
-        logs.correlation_from_headers({"traceparent": trace}) == "4bf92f3577b34da6a3ce929d0e0e4736"
-    )
-    assert logs.correlation_from_headers({"X-Request-Id": "abc"}) == "abc"
-    assert logs.correlation_from_headers({}) is None
+def test_traceparent_parsing_and_child_spans() -> None:
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert tracing.parse(parent) == ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "01")
+    for bad in (None, "", "garbage", "00-" + "0" * 32 + "-00f067aa0ba902b7-01", "01-x-y-z"):
+        assert tracing.parse(bad) is None
+    child = tracing.parse(tracing.child_of(parent))
+    assert child is not None and child[0] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert child[1] != "00f067aa0ba902b7"
+    fresh = tracing.parse(tracing.child_of("not a traceparent"))
+    assert fresh is not None and fresh[0] != "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_a_span_sets_the_correlation_id_and_the_outgoing_header() -> None:
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert tracing.outgoing() == {}
+    with tracing.span("work", parent) as traceparent:
+        assert logs.correlation_id.get() == "4bf92f3577b34da6a3ce929d0e0e4736"
+        assert tracing.outgoing() == {"traceparent": traceparent}
+        with tracing.span("inner") as inner:  # the current span is the parent
+            assert inner.split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+            assert inner != traceparent
+    assert logs.correlation_id.get() == "-" and tracing.outgoing() == {}
+
+
+def test_bound_fields_are_on_every_line_until_the_block_ends() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter("svc"))
+    logger = logging.getLogger("test.bound")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with logs.bound(channel="slack", event_id="e-1", tenant=None):
+            logger.warning("first")
+            logs.annotate(tenant="acme")
+            logger.warning("second")
+        logs.annotate(tenant="ignored outside a block")
+        logger.warning("after")
+    finally:
+        logger.removeHandler(handler)
+    first, second, after = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["channel"] == "slack" and first["event_id"] == "e-1" and "tenant" not in first
+    assert second["tenant"] == "acme"
+    assert "channel" not in after and "tenant" not in after
 
 
 def test_json_lines_carry_the_correlation_id() -> None:

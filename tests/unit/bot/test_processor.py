@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from cloudevents.http import CloudEvent
 
-from shared import events
-from shared.bot import processor as processor_module
+from shared import events, metrics
 from shared.bot.ports import EngineReply, ReplyPart, Verdict
 from shared.bot.processor import MessageProcessor
 from shared.clock import frozen
@@ -214,7 +213,7 @@ def test_an_engine_handoff_sends_the_reply_then_hands_the_conversation_over() ->
 def test_over_the_rate_limit_the_message_is_stored_counted_and_not_answered() -> None:
     bot = Bot()
     bot.limiter.user_limit = 1
-    before = processor_module.rate_limited_total.labels("user")._value.get()
+    before = metrics.rate_limited.labels("whatsapp", "user")._value.get()
     bot.handle(received(message(platform_id="wamid.1")))
     limited = received(message(platform_id="wamid.2"))
 
@@ -222,7 +221,7 @@ def test_over_the_rate_limit_the_message_is_stored_counted_and_not_answered() ->
     processing = bot.messages.inbound(limited["id"])["processing"]
     assert processing["state"] == "skipped" and processing["reason"] == "rate_limited"
     assert len(bot.published()) == 1
-    assert processor_module.rate_limited_total.labels("user")._value.get() == before + 1
+    assert metrics.rate_limited.labels("whatsapp", "user")._value.get() == before + 1
     assert bot.handle(limited) == "duplicate"
 
 

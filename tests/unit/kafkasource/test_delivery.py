@@ -250,6 +250,9 @@ class FakeConsumer:
         self.closed = False
         FakeConsumer.made.append(self)
 
+    def lag(self, next_offsets: dict[tuple[str, int], int]) -> int:
+        return 0
+
     def poll(self, timeout_s: float) -> dict[tuple[str, int], list[TimedRecord]]:
         time.sleep(0.005)
         return self.batches.pop(0) if self.batches else {}
