@@ -8,10 +8,16 @@ CloudEvent with its own attributes only, and nothing names the topic it came fro
 
 Retention is the TTL index on ``recorded_at`` (``AUDIT_RETENTION_DAYS``), created with every
 other documented index by :mod:`shared.store.indexes` on first use.
+
+The trail says *that* something happened, not *what was said*: ``data`` keeps the event's ids,
+kinds, states and times, the sender's id (not their name), and of a message body only its
+SHA-256 and length (:func:`summary`). So redacted text, contact cards and locations do not
+outlive their redaction here for the retention period.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -50,9 +56,61 @@ def audit_document(event: Any, recorded_at: datetime) -> dict[str, Any]:
         "subject": attributes.get("subject"),
         "time": _time(attributes.get("time")),
         "attributes": {k: str(v) for k, v in attributes.items() if k not in _OWN_FIELDS},
-        "data": bytes(data) if isinstance(data, bytearray) else data,
+        "data": summary(data),
         "recorded_at": recorded_at,
     }
+
+
+# What the trail keeps of an event's data: identifiers, kinds, states and times.
+_KEPT = frozenset(
+    {
+        "tenant_id",
+        "channel",
+        "account_id",
+        "chat_id",
+        "conversation_id",
+        "conversation_key",
+        "platform_message_id",
+        "message_id",
+        "in_reply_to",
+        "reply_to",
+        "thread_id",
+        "kind",
+        "raw_type",
+        "edited",
+        "author",
+        "status",
+        "up_to",
+        "timestamp",
+        "created_at",
+        "in_reply_to_at",
+    }
+)
+
+
+def summary(data: Any) -> Any:
+    """The event data without its content: ids and metadata, a hash and the size of the rest."""
+    if isinstance(data, bytes | bytearray):
+        return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    if isinstance(data, str):
+        return {"size": len(data), "sha256": hashlib.sha256(data.encode()).hexdigest()}
+    if not isinstance(data, dict):
+        return None
+    kept: dict[str, Any] = {k: v for k, v in data.items() if k in _KEPT}
+    sender = data.get("sender")
+    if isinstance(sender, dict) and "id" in sender:
+        kept["sender"] = {"id": sender["id"]}
+    text = data.get("text")
+    if isinstance(text, str):
+        kept["text_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        kept["text_length"] = len(text)
+    attachments = data.get("attachments")
+    if isinstance(attachments, list):
+        kept["attachments"] = len(attachments)
+    errors = data.get("errors")
+    if isinstance(errors, list):  # a failed delivery's provider codes
+        kept["error_codes"] = [e.get("code") for e in errors if isinstance(e, dict)]
+    return kept
 
 
 def _time(value: Any) -> datetime | None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import flask
 
-from shared import logs, metrics
+from shared import event_spec, events, logs, metrics
 from shared.errors import BadRequest, ChatServiceError, describe
+from shared.eventauth import SenderIdentity
 from shared.web import WebResponse, error_response, internal_error
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,18 @@ def run(
     *,
     service: str,
     on_poison: PoisonSink | None = None,
+    request: tuple[Mapping[str, str], bytes] | None = None,
+    sender: SenderIdentity | None = None,
 ) -> None:
-    """Handle one CloudEvent; a failure aborts the request with its Knative status code."""
+    """Handle one CloudEvent; a failure aborts the request with its Knative status code.
+
+    ``sender``: with Eventing's sender identity on, the request's bearer token is verified
+    first (:mod:`shared.eventauth`); 401 without a valid one.
+
+    ``request`` (headers, body) is the HTTP request the event came in: checked against the
+    CloudEvents specification first (:mod:`shared.event_spec`), since the parsed event has lost
+    what would show a violation.
+    """
     from shared import tracing
 
     event_type = str(event.get("type") or "")
@@ -47,7 +58,16 @@ def run(
             channel=_channel(event),
         ),
     ):
-        _run(event, event_type, handler, service=service, on_poison=on_poison)
+        label = events.type_label(event_type)
+        _run(
+            event,
+            label,
+            handler,
+            service=service,
+            on_poison=on_poison,
+            request=request,
+            sender=sender,
+        )
 
 
 def _run(
@@ -57,8 +77,14 @@ def _run(
     *,
     service: str,
     on_poison: PoisonSink | None,
+    request: tuple[Mapping[str, str], bytes] | None,
+    sender: SenderIdentity | None = None,
 ) -> None:
     try:
+        if sender is not None and sender.enabled:
+            sender.verify(request[0] if request is not None else {})
+        if request is not None:
+            event_spec.check_request(*request)
         outcome = handler(event) or "done"
         metrics.events_handled.labels(service, event_type, outcome).inc()
         log.info("event handled", extra={"outcome": outcome})

@@ -17,6 +17,13 @@ from shared.models import InboundMessage, OutboundMessage, StatusUpdate
 MESSAGE_RECEIVED = "com.chatbot.message.received.v1"
 MESSAGE_STATUS = "com.chatbot.message.status.v1"
 MESSAGE_OUTBOUND = "com.chatbot.message.outbound.v1"
+TYPES = frozenset({MESSAGE_RECEIVED, MESSAGE_STATUS, MESSAGE_OUTBOUND})
+
+
+def type_label(event_type: str) -> str:
+    """An event type as a metric label: ours by name, anything else ``other`` (bounded)."""
+    return event_type if event_type in TYPES else "other"
+
 
 # Fixed namespace for uuid5 ids; changing it would break dedupe across a deploy.
 _ID_NAMESPACE = uuid.UUID("7b8f1c52-3f0e-4c55-9a51-0c4c2b1de6a4")

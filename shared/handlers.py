@@ -18,6 +18,7 @@ MODULES = {
     "outbound-dispatcher": "shared.outbound.dispatcher",
     "status-tracker": "shared.status",
     "audit-logger": "shared.audit",
+    "analytics-sink": "shared.analytics.sink",
 }
 
 

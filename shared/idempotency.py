@@ -24,8 +24,14 @@ class DedupeKey:
     ttl_s: int
 
 
-def dedupe_key(channel: str, tenant_id: str, *platform_ids: str, ttl_s: int) -> DedupeKey:
-    return DedupeKey(f"dedupe:{channel}:{tenant_id}:{':'.join(platform_ids)}", ttl_s)
+def dedupe_key(
+    channel: str, tenant_id: str, account_id: str, *platform_ids: str, ttl_s: int
+) -> DedupeKey:
+    """The mark of one platform item. One webhook's batch is one account's, and its marks are
+    read (``MGET``) together: the hash tag ``{<channel>:<tenant>:<account>}`` keeps them in
+    one slot of a Redis Cluster."""
+    tag = f"{{{channel}:{tenant_id}:{account_id}}}"
+    return DedupeKey(f"dedupe:{tag}:{':'.join(platform_ids)}", ttl_s)
 
 
 class Deduplicator:

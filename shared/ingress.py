@@ -20,7 +20,7 @@ from shared.caching import per_process
 from shared.clock import Clock, system_clock
 from shared.idempotency import DedupeKey, Deduplicator, dedupe_key
 from shared.models import InboundMessage, StatusUpdate
-from shared.ratelimit import Decision, RateLimiter
+from shared.ratelimit import ConversationLimiter, Decision, RateLimiter
 from shared.settings import Settings, get_settings
 from shared.tenants import TenantDirectory, get_directory
 
@@ -53,6 +53,10 @@ class Limiter(Protocol):
     def check(self, tenant_id: str, channel: str, user_id: str) -> Decision: ...
 
 
+class MessageLimiter(Protocol):
+    def check(self, conversation_key: str, site_key: str, client: str) -> Decision: ...
+
+
 @dataclass
 class Ingress:
     settings: Settings
@@ -61,6 +65,7 @@ class Ingress:
     dedupe: Dedupe
     clock: Clock = system_clock
     session_limiter: Limiter | None = None  # web chat sessions per site and per client
+    message_limiter: MessageLimiter | None = None  # web chat messages per conversation, client
 
     def publish(
         self, channel: str, items: Sequence[InboundMessage | StatusUpdate], *, ttl_s: int
@@ -127,6 +132,11 @@ def get_ingress() -> Ingress:
             tenant_per_min=settings.webchat_sessions_per_site_per_min,
             user_per_min=settings.webchat_sessions_per_client_per_min,
             prefix="sessions",
+        ),
+        message_limiter=ConversationLimiter(
+            settings.redis_url,
+            per_conversation=settings.webchat_messages_per_conversation_per_min,
+            per_client=settings.webchat_messages_per_client_per_min,
         ),
     )
 

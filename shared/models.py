@@ -123,7 +123,7 @@ class InboundMessage(_InConversation):
     channel: Channel
     account_id: str  # phone_number_id, Slack team_id, Telegram bot id, web site key
     chat_id: str  # the platform's conversation: wa_id, Slack channel, Telegram chat id, ...
-    platform_message_id: str  # wamid, Slack event_id, Telegram update_id, client message id
+    platform_message_id: str  # wamid, Slack channel/ts, Telegram bot/chat/message, client id
     sender: Sender
     kind: MessageKind
     timestamp: str  # RFC 3339, UTC
@@ -203,6 +203,9 @@ class OutboundMessage(_InConversation):
     # The platform's timestamp of the message answered (RFC 3339): response time is measured
     # from it to the reply accepted by the channel API.
     in_reply_to_at: str | None = None
+    # The reply hands the conversation to a human (the bot's handoff intent): analytics counts
+    # the conversation as handed off even before an agent answers.
+    handoff: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OutboundMessage:
@@ -219,6 +222,7 @@ class OutboundMessage(_InConversation):
             quick_replies=tuple(QuickReply(**q) for q in data.get("quick_replies") or ()),
             in_reply_to=data.get("in_reply_to"),
             in_reply_to_at=data.get("in_reply_to_at"),
+            handoff=bool(data.get("handoff", False)),
             thread_id=data.get("thread_id"),
             template=(
                 TemplateRef(

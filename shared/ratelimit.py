@@ -1,9 +1,18 @@
-"""Per-tenant and per-end-user message limits in Redis: fixed one-minute windows, atomic.
+"""Message limits in Redis: fixed one-minute windows, several counters checked atomically.
 
-One Lua script checks both counters and counts the message only when both allow it, so it is
-atomic across processes, and a user who is over their limit does not use up the tenant's
-budget (one noisy user must not silence a tenant's other users). The window number comes from
-our clock and is part of the key, which then expires on its own.
+One Lua script checks every counter of a decision and counts the message only when all of them
+allow it, so it is atomic across processes, and a sender who is over their own limit does not
+use up the shared budget (one noisy user must not silence a tenant's other users). The window
+number comes from our clock and is part of the key, which then expires on its own.
+
+Two limiters use it:
+
+- :class:`RateLimiter`, the bot's turns per tenant and per end user. A channel may have a
+  tenant budget of its own (``channel_tenant_per_min``): web chat's anonymous visitors count
+  against theirs only, so a flood of them cannot silence the tenant's WhatsApp, Slack or
+  Telegram users.
+- :class:`ConversationLimiter`, web chat messages at the door, per conversation and per
+  client address.
 
 Redis is a cache: when it is down the message is allowed (and the outage logged). Limiting
 nobody for a while is better than answering nobody.
@@ -12,6 +21,7 @@ nobody for a while is better than answering nobody.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -24,19 +34,19 @@ log = logging.getLogger(__name__)
 
 WINDOW_S = 60
 
-# KEYS: tenant counter, user counter. ARGV: tenant limit, user limit, ttl (a limit <= 0 is
-# unlimited). Returns {0, 0} when counted, or {1|2, count} for the scope that refused.
+# KEYS: the counters. ARGV: their limits, then the keys' ttl. Returns {0, 0} when counted, or
+# {i, count} for the first counter that refused.
 _CHECK_AND_COUNT = """
-local limits = {tonumber(ARGV[1]), tonumber(ARGV[2])}
-for i = 1, 2 do
+local n = #KEYS
+for i = 1, n do
   local count = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if limits[i] > 0 and count >= limits[i] then
+  if count >= tonumber(ARGV[i]) then
     return {i, count}
   end
 end
-for i = 1, 2 do
+for i = 1, n do
   if redis.call('INCR', KEYS[i]) == 1 then
-    redis.call('EXPIRE', KEYS[i], tonumber(ARGV[3]))
+    redis.call('EXPIRE', KEYS[i], tonumber(ARGV[n + 1]))
   end
 end
 return {0, 0}
@@ -46,6 +56,17 @@ return {0, 0}
 class Scope(StrEnum):
     TENANT = "tenant"
     USER = "user"
+    CONVERSATION = "conversation"
+    CLIENT = "client"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One counter: what it limits, its key (without prefix and window) and its budget."""
+
+    scope: Scope
+    key: str
+    per_min: int  # <= 0: unlimited, not counted
 
 
 @dataclass(frozen=True)
@@ -56,7 +77,52 @@ class Decision:
     degraded: bool = False  # Redis was unreachable: allowed without counting
 
 
+class Counters:
+    """The counters of one limiter (``prefix``) in Redis."""
+
+    def __init__(self, redis_url: str, *, clock: Clock = system_clock, prefix: str) -> None:
+        self._url = redis_url
+        self._prefix = prefix
+        self._clock = clock
+        self._script: Any = None
+
+    def keys(self, limits: Sequence[Limit], slot: str, window: int) -> list[str]:
+        """The counters' keys. One script reads and writes them all: on a Redis Cluster its
+        keys must live in one slot, so they share the hash tag ``{<slot>}`` (the tenant, or
+        the site)."""
+        return [f"{self._prefix}:{{{slot}}}:{limit.key}:{window}" for limit in limits]
+
+    def count(self, limits: Sequence[Limit], slot: str) -> Decision:
+        """Count one message against every limit if all of them allow it."""
+        counted = [limit for limit in limits if limit.per_min > 0]
+        if not counted:
+            return Decision(allowed=True)
+        now = self._clock()
+        window = int(now // WINDOW_S)
+        keys = self.keys(counted, slot, window)
+        try:
+            index, _count = self._check_and_count()(
+                keys=keys, args=[*(limit.per_min for limit in counted), WINDOW_S * 2]
+            )
+        except Exception as exc:
+            log.warning("rate limit not checked: redis unavailable", extra={"error": describe(exc)})
+            return Decision(allowed=True, degraded=True)
+        if not index:
+            return Decision(allowed=True)
+        refused = counted[int(index) - 1]
+        retry_after = max(1, int((window + 1) * WINDOW_S - now))
+        return Decision(allowed=False, scope=refused.scope, retry_after_s=retry_after)
+
+    def _check_and_count(self) -> Any:
+        # register_script runs EVALSHA and falls back to EVAL after a Redis restart.
+        if self._script is None:
+            self._script = redis_client(self._url).register_script(_CHECK_AND_COUNT)
+        return self._script
+
+
 class RateLimiter:
+    """Bot turns (or new sessions: ``prefix``) per tenant and per user of a channel."""
+
     def __init__(
         self,
         redis_url: str,
@@ -65,39 +131,55 @@ class RateLimiter:
         user_per_min: int,
         clock: Clock = system_clock,
         prefix: str = "ratelimit",
+        channel_tenant_per_min: Mapping[str, int] | None = None,
     ) -> None:
-        self._url = redis_url
-        self._prefix = prefix
         self._tenant_limit = tenant_per_min
         self._user_limit = user_per_min
-        self._clock = clock
-        self._script: Any = None
+        self._channel_tenant = dict(channel_tenant_per_min or {})
+        self._counters = Counters(redis_url, clock=clock, prefix=prefix)
+
+    def limits(self, tenant_id: str, channel: str, user_id: str) -> tuple[Limit, Limit]:
+        """The tenant's budget (the channel's own where it has one) and the user's."""
+        own = self._channel_tenant.get(str(channel))
+        tenant = (
+            Limit(Scope.TENANT, f"tenant:{tenant_id}", self._tenant_limit)
+            if own is None
+            else Limit(Scope.TENANT, f"tenant:{tenant_id}:{channel}", own)
+        )
+        user = Limit(Scope.USER, f"user:{tenant_id}:{channel}:{user_id}", self._user_limit)
+        return tenant, user
 
     def check(self, tenant_id: str, channel: str, user_id: str) -> Decision:
         """Count one message from ``user_id`` if both limits allow it."""
-        if self._tenant_limit <= 0 and self._user_limit <= 0:
-            return Decision(allowed=True)
-        now = self._clock()
-        window = int(now // WINDOW_S)
-        keys = [
-            f"{self._prefix}:tenant:{tenant_id}:{window}",
-            f"{self._prefix}:user:{tenant_id}:{channel}:{user_id}:{window}",
-        ]
-        try:
-            scope_index, _count = self._check_and_count()(
-                keys=keys, args=[self._tenant_limit, self._user_limit, WINDOW_S * 2]
-            )
-        except Exception as exc:
-            log.warning("rate limit not checked: redis unavailable", extra={"error": describe(exc)})
-            return Decision(allowed=True, degraded=True)
-        if not scope_index:
-            return Decision(allowed=True)
-        retry_after = max(1, int((window + 1) * WINDOW_S - now))
-        scope = Scope.TENANT if int(scope_index) == 1 else Scope.USER
-        return Decision(allowed=False, scope=scope, retry_after_s=retry_after)
+        return self._counters.count(self.limits(tenant_id, channel, user_id), slot=tenant_id)
 
-    def _check_and_count(self) -> Any:
-        # register_script runs EVALSHA and falls back to EVAL after a Redis restart.
-        if self._script is None:
-            self._script = redis_client(self._url).register_script(_CHECK_AND_COUNT)
-        return self._script
+
+class ConversationLimiter:
+    """Web chat messages per conversation and per client address of a site.
+
+    The client limit spans all of that address's conversations (sessions are cheap to open);
+    it is per site so that a busy shared address (an office behind one NAT) on one tenant's
+    site does not use up another tenant's.
+    """
+
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        per_conversation: int,
+        per_client: int,
+        clock: Clock = system_clock,
+        prefix: str = "webchat-messages",
+    ) -> None:
+        self._per_conversation = per_conversation
+        self._per_client = per_client
+        self._counters = Counters(redis_url, clock=clock, prefix=prefix)
+
+    def limits(self, conversation_key: str, site_key: str, client: str) -> tuple[Limit, Limit]:
+        return (
+            Limit(Scope.CONVERSATION, f"conversation:{conversation_key}", self._per_conversation),
+            Limit(Scope.CLIENT, f"client:{site_key}:{client}", self._per_client),
+        )
+
+    def check(self, conversation_key: str, site_key: str, client: str) -> Decision:
+        return self._counters.count(self.limits(conversation_key, site_key, client), slot=site_key)

@@ -1,5 +1,5 @@
-"""What a ``functions/<name>/main.py`` serves: one line, ``handle = webhook("whatsapp")`` or
-``handle = event_function("message-processor")``.
+"""What a ``functions/<name>/main.py`` serves: one line, ``handle = webhook("whatsapp")``,
+``handle = event_function("message-processor")`` or ``handle = api("conversations-api")``.
 
 Both mount health, liveness and metrics on functions-framework's app and configure logging
 (:func:`shared.web.install`), then return the entry point functions-framework calls (named
@@ -39,19 +39,43 @@ def webhook(channel: str) -> Callable[[flask.Request], flask.Response]:
     return handle
 
 
+def api(name: str) -> Callable[[flask.Request], flask.Response]:
+    """An HTTP API for people and tools (:data:`shared.catalog.APIS`)."""
+    from shared.api.service import get_api, health
+
+    web.install(flask.current_app, name, health, required=("mongodb",))
+
+    def handle(request: flask.Request) -> flask.Response:
+        return web.dispatch(request, lambda r: get_api().handle(r), channel=name)
+
+    functions_framework.http(handle)
+    return handle
+
+
 def event_function(name: str) -> Callable[[Any], None]:
     """An event handler's function (its :class:`~shared.handlers.EventFunction`)."""
     from shared import eventfn
+    from shared.eventauth import SenderIdentity
     from shared.handlers import declaration
+    from shared.settings import get_settings
     from shared.store.poison import recorder
 
     declared = declaration(name)
     web.install(flask.current_app, name, declared.health, required=declared.required)
     # The poison sink connects to MongoDB on the first poison event, not here.
     on_poison = recorder(name) if declared.poison == "store" else None
+    sender = SenderIdentity(get_settings())
 
     def handle(event: Any) -> None:
-        eventfn.run(event, lambda e: declared.handler()(e), service=name, on_poison=on_poison)
+        request = (dict(flask.request.headers.items()), flask.request.get_data())
+        eventfn.run(
+            event,
+            lambda e: declared.handler()(e),
+            service=name,
+            on_poison=on_poison,
+            request=request,
+            sender=sender,
+        )
 
     functions_framework.cloud_event(handle)  # registers `handle` as a CloudEvent function
     return handle

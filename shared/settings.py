@@ -191,6 +191,15 @@ class Settings:
         "bot turns per end user per minute (0 = unlimited)",
         group="bot",
     )
+    # Web chat's visitors are anonymous: their turns count against a tenant budget of their
+    # own, so a flood of them cannot use up what the tenant's other channels' users get.
+    webchat_tenant_rate_limit_per_min: int = setting(
+        300,
+        "WEBCHAT_TENANT_RATE_LIMIT_PER_MIN",
+        "web chat bot turns per tenant per minute, a budget apart from "
+        "`TENANT_RATE_LIMIT_PER_MIN` (0 = unlimited)",
+        group="bot",
+    )
     # Web chat sessions are issued to anonymous visitors: limit them per site and per client.
     webchat_sessions_per_site_per_min: int = setting(
         600,
@@ -202,6 +211,50 @@ class Settings:
         10,
         "WEBCHAT_SESSIONS_PER_CLIENT_PER_MIN",
         "new visitor sessions per client address (429 above)",
+        group="webhook",
+    )
+    webchat_messages_per_conversation_per_min: int = setting(
+        30,
+        "WEBCHAT_MESSAGES_PER_CONVERSATION_PER_MIN",
+        "visitor messages per conversation (429 above; 0 = unlimited)",
+        group="webhook",
+    )
+    webchat_messages_per_client_per_min: int = setting(
+        120,
+        "WEBCHAT_MESSAGES_PER_CLIENT_PER_MIN",
+        "visitor messages per site and client address, all conversations (429 above; "
+        "0 = unlimited)",
+        group="webhook",
+    )
+    # A live stream holds one gunicorn thread: the heartbeat finds a gone client (and keeps
+    # proxies from closing an idle connection); the maximum hands the thread back regularly.
+    webchat_stream_heartbeat_s: float = setting(
+        15.0,
+        "WEBCHAT_STREAM_HEARTBEAT_S",
+        "seconds between the live stream's heartbeat comments",
+        group="webhook",
+    )
+    webchat_stream_max_s: float = setting(
+        300.0,
+        "WEBCHAT_STREAM_MAX_S",
+        "longest a live stream stays open; the widget then reconnects with `Last-Event-ID` "
+        "(the Knative request timeout must be longer)",
+        group="webhook",
+    )
+    webchat_demo_site_key: str = setting(
+        "",
+        "WEBCHAT_DEMO_SITE_KEY",
+        "the site whose widget the demo page (`GET /` of webchat) shows when no `?site=` is given",
+        group="webhook",
+        optional=True,
+    )
+    # Each proxy in front of us appends the address it saw to X-Forwarded-For; entries left of
+    # the ones our own proxies wrote are whatever the caller sent (docs/architecture.md).
+    trusted_proxy_hops: int = setting(
+        2,
+        "TRUSTED_PROXY_HOPS",
+        "proxies of ours that append to `X-Forwarded-For` (the client is that many entries "
+        "from the right; 0 = the socket's peer)",
         group="webhook",
     )
     # Where each channel's API is, where it is not the platform's own (the local stack and the
@@ -219,6 +272,91 @@ class Settings:
     )
     audit_retention_days: int = setting(
         90, "AUDIT_RETENTION_DAYS", "audit records' TTL", group="mongodb"
+    )
+    # The analytics store (shared/analytics): facts without personal data, reporting views.
+    postgres_url: str = setting(
+        "postgresql://127.0.0.1:5432/chat_analytics",
+        "POSTGRES_URL",
+        "the analytics store: a PostgreSQL connection URI (`postgresql://user:pass@host/db`)",
+        secret=True,
+        group="postgres",
+    )
+    postgres_pool_size: int = setting(
+        4,
+        "POSTGRES_POOL_SIZE",
+        "PostgreSQL connections per worker process, at most",
+        group="postgres",
+    )
+    postgres_timeout_s: float = setting(
+        5.0,
+        "POSTGRES_TIMEOUT_S",
+        "longest a request waits for a PostgreSQL connection before answering 503",
+        group="postgres",
+    )
+    # End users and conversations are stored as HMAC-SHA256 with HMAC(key, tenant id) as the
+    # key: without the key a hash leads nowhere, and one person is unrelated across tenants.
+    analytics_hash_key: str = setting(
+        "",
+        "ANALYTICS_HASH_KEY",
+        "the key of the analytics store's keyed hashes of end users and conversations (at "
+        "least 32 bytes; changing it unlinks the rows stored before)",
+        secret=True,
+        group="postgres",
+    )
+    # Knative Eventing's sender identity (feature `authentication-oidc`): with an audience set,
+    # an event handler accepts only requests whose bearer token the cluster issued for it.
+    eventing_oidc_audience: str = setting(
+        "",
+        "EVENTING_OIDC_AUDIENCE",
+        "this handler's OIDC audience (its Service's `status.address.audience`); empty: off",
+        group="eventing",
+        optional=True,
+    )
+    eventing_oidc_jwks_url: str = setting(
+        "https://kubernetes.default.svc/openid/v1/jwks",
+        "EVENTING_OIDC_JWKS_URL",
+        "the keys of the cluster's service-account token issuer",
+        group="eventing",
+        optional=True,
+    )
+    eventing_oidc_issuer: str = setting(
+        "",
+        "EVENTING_OIDC_ISSUER",
+        "the tokens' required `iss` (the cluster's service-account issuer); empty: any",
+        group="eventing",
+        optional=True,
+    )
+    # The conversations API's bearer tokens (JWT): an HS256 shared secret, public keys from a
+    # JWKS URL (RS256/ES256), or both; each key verifies only its own algorithm.
+    api_jwt_secret: str = setting(
+        "",
+        "API_JWT_SECRET",
+        "HS256 secret of the conversations API's tokens (at least 32 bytes)",
+        group="api",
+        secret=True,
+        optional=True,
+    )
+    api_jwks_url: str = setting(
+        "",
+        "API_JWKS_URL",
+        "JWKS URL of the issuer's public keys (RS256/ES256 tokens)",
+        group="api",
+        optional=True,
+    )
+    api_jwt_issuer: str = setting(
+        "chat-service", "API_JWT_ISSUER", "the tokens' required `iss`", group="api"
+    )
+    api_jwt_audience: str = setting(
+        "chat-service-api", "API_JWT_AUDIENCE", "the tokens' required `aud`", group="api"
+    )
+    api_jwt_leeway_s: int = setting(
+        30, "API_JWT_LEEWAY_S", "clock skew allowed on `exp`, `nbf` and `iat`", group="api"
+    )
+    api_rate_limit_per_min: int = setting(
+        300,
+        "API_RATE_LIMIT_PER_MIN",
+        "API requests per token per minute (429 above; 0 = unlimited)",
+        group="api",
     )
 
     @property

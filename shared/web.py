@@ -12,7 +12,7 @@ import io
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +59,7 @@ class WebRequest:
 @dataclass(frozen=True)
 class WebResponse:
     status: int
-    body: Any = ""  # dict/list → JSON, str/bytes as is
+    body: Any = ""  # dict/list → JSON, str/bytes as is, an iterator of str/bytes streamed
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -155,16 +155,27 @@ def _to_web_request(request: flask.Request) -> WebRequest:
         headers=dict(request.headers.items()),
         body=_read_body(request.environ, request.content_length, get_settings().max_body_bytes),
         query={k: v for k, v in request.args.items()},
-        client=_client_address(request),
+        client=client_address(
+            request.headers.get("X-Forwarded-For"),
+            request.remote_addr or "",
+            get_settings().trusted_proxy_hops,
+        ),
     )
 
 
-def _client_address(request: flask.Request) -> str:
-    """The last ``X-Forwarded-For`` hop: the one the cluster's ingress proxy appended (the
-    earlier ones are whatever the caller wrote), else the socket's peer."""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    return hops[-1] if hops else (request.remote_addr or "")
+def client_address(forwarded: str | None, peer: str, trusted_hops: int) -> str:
+    """The caller's address: the ``X-Forwarded-For`` entry ``trusted_hops`` from the right.
+
+    Each proxy appends the address it received the request from, so the last ``trusted_hops``
+    entries were written by our own proxies and the one the outermost of them wrote is the
+    client; entries further left are whatever the caller sent. With fewer entries than that
+    the request did not come through our proxies, and with ``trusted_hops`` 0 there are none:
+    the socket's peer is all we know (werkzeug's ``ProxyFix`` decides the same way).
+    """
+    hops = [hop.strip() for hop in (forwarded or "").split(",")]
+    if trusted_hops <= 0 or len(hops) < trusted_hops or not hops[-trusted_hops]:
+        return peer
+    return hops[-trusted_hops]
 
 
 def _read_body(environ: dict[str, Any], declared: int | None, limit: int) -> bytes:
@@ -195,9 +206,12 @@ def _to_flask_response(response: WebResponse) -> flask.Response:
     body = response.body
     headers = dict(response.headers)
     if isinstance(body, dict | list):
-        payload: bytes | str = json.dumps(body, separators=(",", ":"))
+        payload: bytes | str | Iterable[str] | Iterable[bytes] = json.dumps(
+            body, separators=(",", ":")
+        )
         headers.setdefault("Content-Type", "application/json")
     else:
+        # str or bytes, or an iterator of them: a stream, written out as it is produced.
         payload = body
         headers.setdefault("Content-Type", "text/plain; charset=utf-8")
     return flask.Response(payload, status=response.status, headers=headers)

@@ -19,7 +19,6 @@ own retries never use up the user's budget.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,11 +34,14 @@ from shared.clock import Clock, system_clock
 from shared.errors import DependencyUnavailable
 from shared.models import Author, InboundMessage, OutboundMessage
 from shared.settings import Settings
+from shared.store import content
 from shared.store import conversations as conv
 from shared.store import messages as msgs
 from shared.store.messages import with_text
 
 log = logging.getLogger(__name__)
+
+_SEVERITY = {Verdict.ALLOW: 0, Verdict.REDACT: 1, Verdict.BLOCK: 2}
 
 
 @dataclass
@@ -78,7 +80,8 @@ class MessageProcessor:
     def _handle(self, event_id: str, message: InboundMessage) -> str:
         self.prepare()
         now = self._now()
-        stored = self.messages.insert_inbound(event_id, message, now)
+        # Stored withheld: the content is written only once screened (shared.store.content).
+        stored = self.messages.insert_inbound(event_id, content.withheld(message), now)
         if stored.document is None:
             log.info(
                 "platform message stored under another event", extra={"other": stored.duplicate_of}
@@ -133,7 +136,10 @@ class MessageProcessor:
                 now=self._now(),
             )
         if conversation_state == conv.HANDOFF:
-            return self._skip(turn, "handoff")
+            # An agent reads it: stored once screened, like any message (a blocked one keeps
+            # only its verdict).
+            fields, _ = self._screened(turn.message)
+            return self._skip(turn, "handoff", fields)
         if check_limit:  # once per message: our own retries never spend a user's budget again
             decision = self.limiter.check(message.tenant_id, message.channel, message.sender.id)
             if not decision.allowed:
@@ -142,26 +148,35 @@ class MessageProcessor:
         return None
 
     def _screen(self, turn: _Turn) -> str:
-        message = turn.message
-        fields: dict[str, Any] = {}
-        if message.text:
-            # Hub down raises DependencyUnavailable (503, retried): never unscreened content.
-            screening = self.hub.screen(message.tenant_id, message.text, direction="inbound")
-            fields["processing.screening"] = {
-                "verdict": str(screening.verdict),
-                "reason": screening.reason,
-            }
-            if screening.verdict == Verdict.BLOCK:
-                return self._skip(turn, "blocked", fields)
-            if screening.verdict == Verdict.REDACT:
-                redacted = with_text(message, screening.text)
-                fields["text"] = redacted.text
-                fields["attachments"] = [dataclasses.asdict(a) for a in redacted.attachments]
+        fields, blocked = self._screened(turn.message)
+        if blocked:
+            return self._skip(turn, "blocked", fields)
         doc = self._advance(turn, (msgs.STORED,), msgs.SCREENED, fields)
         if doc is None:
             return self._resume(self._reload(turn))
         turn.doc = doc
         return self._reply(turn)
+
+    def _screened(self, message: InboundMessage) -> tuple[dict[str, Any], bool]:
+        """The message's content as screened (the ``$set`` that stores it), and whether it is
+        blocked (then only the verdict is stored). Hub down raises DependencyUnavailable (503,
+        retried): content is never stored unscreened."""
+        verdicts, text = [], message.text
+        if message.text:
+            screening = self.hub.screen(message.tenant_id, message.text, direction="inbound")
+            verdicts.append(screening)
+            text = screening.text if screening.verdict == Verdict.REDACT else message.text
+        extra = content.platform_content(message)
+        if extra:
+            verdicts.append(self.hub.screen(message.tenant_id, extra, direction="inbound"))
+        fields: dict[str, Any] = {}
+        if verdicts:
+            worst = max(verdicts, key=lambda v: _SEVERITY[v.verdict])
+            fields["processing.screening"] = {"verdict": str(worst.verdict), "reason": worst.reason}
+            if worst.verdict == Verdict.BLOCK:
+                return fields, True
+        redacted = any(v.verdict == Verdict.REDACT for v in verdicts)
+        return {**fields, **content.screened_fields(message, text, redacted=redacted)}, False
 
     def _reply(self, turn: _Turn) -> str:
         # The stored text is the screened one (redacted where the hub said so).

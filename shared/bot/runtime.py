@@ -14,7 +14,7 @@ from shared.bot.session import SessionCache
 from shared.caching import per_process
 from shared.handlers import EventFunction
 from shared.ratelimit import RateLimiter
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 from shared.store.conversations import ConversationStore
 from shared.store.indexes import ensure_once
 from shared.store.messages import MessageStore
@@ -45,6 +45,7 @@ def get_processor() -> MessageProcessor:
             settings.redis_url,
             tenant_per_min=settings.tenant_rate_limit_per_min,
             user_per_min=settings.user_rate_limit_per_min,
+            channel_tenant_per_min=channel_budgets(settings),
         ),
         sessions=SessionCache(settings.redis_url),
         hub=SecurityHubClient(settings),
@@ -58,6 +59,13 @@ def get_processor() -> MessageProcessor:
         fallback=fallback,
         prepare=lambda: ensure_once(db),
     )
+
+
+def channel_budgets(settings: Settings) -> dict[str, int]:
+    """Channels whose turns count against a tenant budget of their own, not the shared one:
+    web chat's visitors are anonymous, and a flood of them must not silence the tenant's users
+    on the other channels."""
+    return {"webchat": settings.webchat_tenant_rate_limit_per_min}
 
 
 def health() -> dict[str, bool]:

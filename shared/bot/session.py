@@ -24,8 +24,10 @@ MAX_TURNS = 20
 TTL_S = 24 * 3600
 
 
-def _keys(conversation_key: str) -> tuple[str, str]:
-    return f"session:{conversation_key}:turns", f"session:{conversation_key}:values"
+def session_keys(conversation_key: str) -> tuple[str, str]:
+    # Written in one MULTI: the hash tag keeps both in one slot of a Redis Cluster.
+    tag = f"{{{conversation_key}}}"
+    return f"session:{tag}:turns", f"session:{tag}:values"
 
 
 class SessionCache:
@@ -36,7 +38,7 @@ class SessionCache:
 
     def context(self, tenant_id: str, channel: str, conversation_key: str) -> ConversationContext:
         empty = ConversationContext(tenant_id, channel, conversation_key)
-        turns_key, values_key = _keys(conversation_key)
+        turns_key, values_key = session_keys(conversation_key)
         try:
             pipe = redis_client(self._url).pipeline(transaction=False)
             pipe.lrange(turns_key, 0, -1)
@@ -53,11 +55,22 @@ class SessionCache:
             session={_text(k): _text(v) for k, v in raw_values.items()},
         )
 
+    def forget(self, conversation_keys: Sequence[str]) -> int:
+        """Delete the conversations' turns and values (a GDPR erase); how many keys went."""
+        names = [name for key in conversation_keys for name in session_keys(key)]
+        if not names:
+            return 0
+        try:
+            return int(redis_client(self._url).delete(*names))
+        except Exception as exc:  # a cache: what is left expires within TTL_S
+            log.warning("session context not erased", extra={"error": describe(exc)})
+            return 0
+
     def record(
         self, conversation_key: str, turns: Sequence[Turn], values: dict[str, str] | None = None
     ) -> bool:
         """Append ``turns`` and set ``values``; False when Redis could not be written."""
-        turns_key, values_key = _keys(conversation_key)
+        turns_key, values_key = session_keys(conversation_key)
         try:
             pipe = redis_client(self._url).pipeline(transaction=True)
             if turns:

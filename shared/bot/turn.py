@@ -51,6 +51,7 @@ def build_replies(
             quick_replies=part.quick_replies,
             in_reply_to=message.platform_message_id,
             in_reply_to_at=message.timestamp,
+            handoff=reply.handoff,
             thread_id=message.thread_id,
         )
         for index, part in enumerate(reply.parts)

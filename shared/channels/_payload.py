@@ -40,7 +40,20 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise BadRequest(f"body is not valid JSON: {exc}", code="malformed_json") from exc
     if not isinstance(document, dict):
         raise BadRequest("body must be a JSON object", code="malformed_json")
+    if b"\\u" in body and _has_lone_surrogate(document):
+        raise BadRequest("body holds a lone UTF-16 surrogate: not text", code="malformed_json")
     return document
+
+
+def _has_lone_surrogate(document: Any) -> bool:
+    """Whether a ``\\udXXX`` escape left half a character anywhere (keys included): JSON lets
+    it through (RFC 8259 §8.2), but it is no Unicode text, and encoding it fails later. Only
+    bodies with a ``\\u`` escape are walked."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _where(path: str, key: str) -> str:
@@ -73,6 +86,22 @@ def field(obj: Any, key: str, path: str, kind: Kind = str) -> Any:
     if kind is str and value == "":
         raise BadRequest(f"field '{where}' is empty", code="missing_field")
     return value
+
+
+def coordinate(obj: Any, key: str, path: str, bound: float) -> float:
+    """A latitude (``bound`` 90) or longitude (180) in degrees; a 400 for anything else,
+    including a number too large to be a float (JSON has no limit on digits)."""
+    value = field(obj, key, path, (int, float))
+    try:
+        degrees = float(value)
+    except OverflowError:
+        degrees = math.inf
+    if not math.isfinite(degrees) or abs(degrees) > bound:
+        raise BadRequest(
+            f"field '{_where(path, key)}' must be between -{bound:g} and {bound:g}",
+            code="invalid_field",
+        )
+    return degrees
 
 
 def optional(obj: Any, key: str, kind: Kind | None = None, path: str = "") -> Any:

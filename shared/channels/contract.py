@@ -147,6 +147,9 @@ class ChannelSpec:
     # The platform's deadline for answering a webhook, where it publishes one (deployment
     # checks keep the request timeout and the Kafka wait under it).
     ack_deadline_s: float | None = None
+    # Settings groups its function uses besides a webhook's (shared/catalog.py): web chat also
+    # reads conversations back from MongoDB.
+    uses: tuple[str, ...] = ()
     # The channel's own headers on an error answer: (error, request headers, ingress) →
     # headers (Slack: X-Slack-No-Retry; web chat: CORS, so the widget can read the error).
     error_headers: (

@@ -1,11 +1,13 @@
 """The servers the functions talk to: the one given by URL, else an embedded one.
 
 ``KAFKA_BROKERS`` / ``MONGODB_URI`` / ``REDIS_URL`` / ``MCP_ENGINE_URL`` / ``SECURITY_HUB_URL``
-name servers the developer runs; without them the stack starts Tansu, SecantusDB and the
-reference gRPC servers (:mod:`shared.refservers`), and for Redis first tries the usual local
-server (``redis://127.0.0.1:6379``) before starting Valkey. The channel sandbox is always
-local: it stands in for the WhatsApp, Slack and Telegram APIs. Embedded servers prefer their
-standard port, so tools pointed at the defaults work, and take a free one when it is taken.
+/ ``POSTGRES_URL`` name servers the developer runs; without them the stack starts Tansu,
+SecantusDB and the reference gRPC servers (:mod:`shared.refservers`), for Redis first tries the
+usual local server (``redis://127.0.0.1:6379``) before starting Valkey, and for PostgreSQL the
+local server (127.0.0.1:5432) before starting the embedded one (:mod:`.postgres`). The channel
+sandbox is always local: it stands in for the WhatsApp, Slack and Telegram APIs. Embedded
+servers prefer their standard port, so tools pointed at the defaults work, and take a free one
+when it is taken.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.devstack import postgres as postgres_servers
 from shared.devstack import sandbox as channel_sandbox
 from shared.devstack import servers
 from shared.devstack.functions import log_tail, port_free
@@ -28,6 +31,7 @@ MONGODB_PORT = 27017
 MCP_ENGINE_PORT = 50051
 SECURITY_HUB_PORT = 50052
 SANDBOX_PORT = 8790
+DEV_DATABASE = "chat_analytics_dev"
 
 
 @dataclass
@@ -92,6 +96,31 @@ def redis(
     with _explained("Redis", log_dir / "redis.log"):
         server = servers.start_redis(log_path=log_dir / "redis.log")
     return Dependency("redis", server.url, True, "embedded Valkey, no persistence", server)
+
+
+def postgres(
+    env: Mapping[str, str], state_dir: Path, log_dir: Path, standard_ports: bool
+) -> Dependency:
+    """The analytics store, migrated: ``POSTGRES_URL`` as it is, else a dev database on the
+    local server (5432) or on an embedded one. Not essential: without it only analytics-sink
+    waits (503, its events stay in Kafka)."""
+    if env.get("POSTGRES_URL", "").strip():
+        url = env["POSTGRES_URL"].strip()
+        postgres_servers.migrated(url)
+        return Dependency("postgres", url, False, "from POSTGRES_URL", essential=False)
+    if postgres_servers.answers(postgres_servers.LOCAL_URL):
+        url = postgres_servers.create_database(postgres_servers.LOCAL_URL, DEV_DATABASE)
+        postgres_servers.migrated(url)
+        note = f"the PostgreSQL already running locally, database {DEV_DATABASE}"
+        return Dependency("postgres", url, False, note, essential=False)
+    data_dir = state_dir / "postgres"
+    with _explained("PostgreSQL", log_dir / "postgres.log"):
+        port = _port(postgres_servers.PORT, standard_ports)
+        server = servers.start_postgres(port, data_dir, log_dir / "postgres.log")
+    url = postgres_servers.create_database(server.url, DEV_DATABASE)
+    postgres_servers.migrated(url)
+    note = f"embedded PostgreSQL, data in {data_dir}, database {DEV_DATABASE}"
+    return Dependency("postgres", url, True, note, server, essential=False)
 
 
 def mcp_engine(

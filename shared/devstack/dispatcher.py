@@ -45,6 +45,7 @@ def start(
     log_path: Path,
     timeout_s: float = 20.0,
     metrics_port: int | None = None,
+    extra_args: list[str] | None = None,
 ) -> DispatcherProcess:
     from shared.kafkasource import manifests
     from shared.kafkasource.runner import ensure_source_topics
@@ -63,6 +64,7 @@ def start(
         brokers,
         *(f"--sink={s.sink_service}={function_urls[s.sink_service]}" for s in sources),
         *([f"--metrics-port={metrics_port}"] if metrics_port is not None else []),
+        *(extra_args or []),
     ]
     log_offset = log_path.stat().st_size if log_path.exists() else 0  # the file is appended to
     proc = servers._spawn(args, log_path, cwd=root, env=env)

@@ -23,6 +23,7 @@ SERVERS = {
     "kafka": ("kafka", "brokers"),
     "mongodb": ("mongodb", "uri"),
     "redis": ("redis", "url"),
+    "postgres": ("postgres", "url"),
     "mcp_engine": ("mcp-engine", "address"),
     "security_hub": ("security-hub", "address"),
 }
@@ -86,8 +87,11 @@ def document(
     tenants_file: Path,
     tenant: dict[str, Any],
     prometheus_process: PrometheusProcess | None = None,
+    api: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     urls = {f.name: f.url for f in functions}
+    api = api or {}
+    tenant_entry = {**tenant_endpoints(tenant, urls), "tokens": api.get("tokens", {})}
     return {
         "state_dir": str(state_dir),
         "stack_pid": os.getpid(),
@@ -105,7 +109,9 @@ def document(
         "prometheus": prometheus(prometheus_process),
         "topics": dict(topics),
         "tenants_file": str(tenants_file),
-        "tenant": tenant_endpoints(tenant, urls),
+        "tenant": tenant_entry,
+        "other_tenant": api.get("other_tenant", {}),
+        "conversations_api": {k: v for k, v in api.items() if k.endswith("url")},
         "samples": samples(state_dir, tenant, urls),
     }
 

@@ -42,8 +42,12 @@ def discover(functions_dir: Path) -> list[str]:
 
 
 def port_free(port: int) -> bool:
-    """Whether a server could listen on ``port`` now (connecting would miss a bound socket)."""
+    """Whether a server could listen on ``port`` now (connecting would miss a bound socket).
+
+    With SO_REUSEADDR, as gunicorn binds: a port whose last connections are in TIME_WAIT (the
+    function just stopped) is free, and a restarted stack keeps its ports."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:

@@ -13,6 +13,11 @@ ENVIRONMENT = (
     ("REDIS_URL", "redis://host:6379/0", "a Redis instead of the local one or embedded Valkey"),
     ("MCP_ENGINE_URL", "host:50051", "an MCP engine instead of the reference server"),
     ("SECURITY_HUB_URL", "host:50052", "a Security Hub instead of the reference server"),
+    (
+        "POSTGRES_URL",
+        "postgresql://host:5432/db",
+        "a PostgreSQL for analytics instead of the local one or an embedded one",
+    ),
     ("FALLBACK_ENABLED", "false", "engine down → 503 and retries instead of rule-based replies"),
     ("TOPIC_PREFIX", "chatbot.platform", "the topic name prefix"),
 )
@@ -94,6 +99,24 @@ def summary(endpoints: dict[str, Any]) -> str:
             "The bot's reply is printed below as it reaches the sandbox, and listed by:",
             f"curl -sS {sandbox['calls_url']}",
         ]
+    demo = (endpoints["tenant"].get("webchat") or {}).get("demo_url")
+    if demo:
+        lines += ["", f"Chat with the bot in a browser (the web chat widget): {demo}"]
+    lines += _api(endpoints)
     lines += ["", "Use your own servers instead (set before starting):"]
     lines += _table([(f"{name}={example}", why) for name, example, why in ENVIRONMENT])
     return "\n".join(lines)
+
+
+def _api(endpoints: dict[str, Any]) -> list[str]:
+    """How to try the conversations API: its URL and an agent token of the dev tenant."""
+    api = endpoints.get("conversations_api") or {}
+    token = (endpoints["tenant"].get("tokens") or {}).get("agent")
+    if not api.get("conversations_url") or not token:
+        return []
+    return [
+        "",
+        "The conversations API (agent token of the dev tenant; admin and another tenant's "
+        "tokens in the endpoints file):",
+        f"curl -sS -H 'Authorization: Bearer {token}' {api['conversations_url']}",
+    ]

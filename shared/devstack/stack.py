@@ -17,12 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.channels.webchat import SPEC as WEBCHAT
 from shared.devstack import (
+    apitokens,
     dependencies,
     devtenant,
     dispatcher,
     endpoints,
     functions,
+    oidc,
+    postgres,
     prometheus,
     servers,
 )
@@ -31,6 +35,7 @@ from shared.devstack.dispatcher import DispatcherProcess
 from shared.devstack.functions import FunctionProcess
 from shared.devstack.pids import PidFiles
 from shared.devstack.sandbox import api_bases_setting
+from shared.handlers import MODULES
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +64,7 @@ class Stack:
         self.functions: list[FunctionProcess] = []
         self.dispatcher: DispatcherProcess | None = None
         self.prometheus: prometheus.PrometheusProcess | None = None
+        self.issuer: oidc.Issuer | None = None
         self._reported_dead: set[str] = set()
 
     @property
@@ -85,10 +91,11 @@ class Stack:
         """After :meth:`claim`. On an error, :meth:`stop` stops what was started."""
         root, log_dir = self.options.root, self.log_dir
         standard_ports = self.options.base_port != 0
-        self.say("starting Kafka, MongoDB and Redis …")
+        self.say("starting Kafka, MongoDB, Redis and PostgreSQL …")
         self._add(dependencies.kafka(self.env, log_dir, standard_ports))
         self._add(dependencies.mongodb(self.env, self.state_dir, log_dir, standard_ports))
         self._add(dependencies.redis(self.env, log_dir))
+        self._add(dependencies.postgres(self.env, self.state_dir, log_dir, standard_ports))
         dependencies.ensure_topics(self.dependency("kafka").url, list(self.topics.values()))
         self.say("starting the MCP engine, Security Hub and the channel sandbox …")
         self._add(dependencies.mcp_engine(self.env, root, log_dir, standard_ports))
@@ -103,9 +110,15 @@ class Stack:
 
         self.say(f"starting {len(names)} functions: {', '.join(names)} …")
         env = self._function_env(tenants_file)
+        # Sender identity: every event handler verifies the dispatcher's tokens (OIDC).
+        self.issuer = oidc.start(self.state_dir)
+        handlers = set(MODULES)
         for name in names:
+            own = self.issuer.handler_env(name) if name in handlers else {}
+            if name == WEBCHAT.function:  # open widgets each hold a thread (their live stream)
+                own["THREADS"] = "16"
             function = functions.start(
-                name, ports[name], root, env, log_dir, self.state_dir / "metrics"
+                name, ports[name], root, {**env, **own}, log_dir, self.state_dir / "metrics"
             )
             self.functions.append(function)
             self.pids.record(name, function.proc)
@@ -120,6 +133,7 @@ class Stack:
             env,
             log_dir / "kafkasource-dispatcher.log",
             metrics_port=servers.free_port(),
+            extra_args=self.issuer.dispatcher_args(),
         )
         self.pids.record("kafkasource-dispatcher", self.dispatcher.server.proc)
         self._start_prometheus(standard_ports)
@@ -140,9 +154,35 @@ class Stack:
             tenants_file=tenants_file,
             tenant=tenant,
             prometheus_process=self.prometheus,
+            api=self._api_endpoints(),
         )
+        if self.issuer is not None:  # how to deliver to a handler as the dispatcher does
+            document["eventing_oidc"] = {
+                "jwks_url": self.issuer.jwks_url,
+                "key_file": str(self.issuer.key_file),
+                "issuer": oidc.ISSUER,
+                "audience": "the handler's name",
+            }
         endpoints.write_private(self.endpoints_file, json.dumps(document, indent=2) + "\n")
         return document
+
+    def _api_endpoints(self) -> dict[str, Any]:
+        """The conversations API's URL and ready-made tokens (dev tenant, and another one)."""
+        from dataclasses import replace
+
+        settings = replace(self.settings, api_jwt_secret=apitokens.secret(self.state_dir))
+        url = next((f.url for f in self.functions if f.name == "conversations-api"), None)
+        now = time.time()
+        return {
+            "url": url,
+            "conversations_url": f"{url}/api/v2/chat/conversations" if url else None,
+            "openapi_url": f"{url}/api/v2/openapi.json" if url else None,
+            "tokens": apitokens.tokens(settings, devtenant.TENANT_ID, ("agent", "admin"), now),
+            "other_tenant": {
+                "id": apitokens.OTHER_TENANT,
+                "tokens": apitokens.tokens(settings, apitokens.OTHER_TENANT, ("admin",), now),
+            },
+        }
 
     def _start_prometheus(self, standard_ports: bool) -> None:
         if prometheus.binary() is None:
@@ -176,11 +216,14 @@ class Stack:
             KAFKA_BROKERS=self.dependency("kafka").url,
             MONGODB_URI=self.dependency("mongodb").url,
             REDIS_URL=self.dependency("redis").url,
+            POSTGRES_URL=self.dependency("postgres").url,
+            ANALYTICS_HASH_KEY=postgres.hash_key(self.state_dir),
             MCP_ENGINE_URL=self.dependency("mcp-engine").url,
             SECURITY_HUB_URL=self.dependency("security-hub").url,
             # Replies go to the sandbox, never to the real platforms, whatever the shell says.
             **api_bases_setting(self.dependency("sandbox").url),
             TENANTS_FILE=str(tenants_file),
+            API_JWT_SECRET=apitokens.secret(self.state_dir),
             TOPIC_PREFIX=self.settings.topic_prefix,
             WORKERS="1",
             THREADS="4",
@@ -250,6 +293,8 @@ class Stack:
         for dependency in reversed(self.dependencies):
             if dependency.server is not None:
                 dependency.server.stop()
+        if self.issuer is not None:
+            self.issuer.stop()
         self.endpoints_file.unlink(missing_ok=True)
         self.pids.release()
 
@@ -261,4 +306,5 @@ def _without(name: str) -> str:
         "FALLBACK_ENABLED=false)",
         "security-hub": " (messages wait: the processor answers 503 and the dispatcher retries)",
         "sandbox": " (replies fail and are retried by the dispatcher)",
+        "postgres": " (analytics-sink answers 503: its events wait in Kafka)",
     }.get(name, "")

@@ -184,13 +184,19 @@ class GroupConsumer:
         from kafka import KafkaConsumer
         from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
+        outer = self
+        self._initial_offset = initial_offset
+        self._reassigned: list[Any] = []
+
         class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             def on_partitions_revoked(self, revoked: Any) -> None:
                 if on_revoked is not None:
                     on_revoked([(tp.topic, tp.partition) for tp in revoked])
 
             def on_partitions_assigned(self, assigned: Any) -> None:
-                pass
+                # Runs on kafka-python's IO thread, where blocking calls are refused: the
+                # restart itself happens in poll(), on the caller's thread.
+                outer._reassigned = list(assigned)
 
         self._consumer = KafkaConsumer(
             bootstrap_servers=list(brokers),
@@ -205,8 +211,30 @@ class GroupConsumer:
         )
         self._consumer.subscribe(list(topics), listener=_Listener())
 
+    def _restart(self, assigned: list[Any]) -> None:
+        """Every partition of a new assignment starts over from its committed offset, unpaused.
+
+        A rebalance revokes every partition first (the eager protocol), and the caller abandons
+        what it had in flight; kafka-python keeps a kept partition's paused flag and fetch
+        position across the reassignment, so without this it would never be fetched again, or
+        resume past records that were fetched but never delivered."""
+        for tp in assigned:
+            self._consumer.resume(tp)
+            committed = self._consumer.committed(tp)
+            if committed is not None:
+                self._consumer.seek(tp, committed)
+            elif self._initial_offset == "latest":
+                self._consumer.seek_to_end(tp)
+            else:
+                self._consumer.seek_to_beginning(tp)
+
     def poll(self, timeout_s: float) -> dict[Partition, list[TimedRecord]]:
         batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000))
+        reassigned, self._reassigned = self._reassigned, []
+        if reassigned:
+            self._restart(reassigned)
+            # Fetched before the restart, from wherever the old position was: fetched again.
+            batches = {tp: m for tp, m in batches.items() if tp not in set(reassigned)}
         return {
             (tp.topic, tp.partition): [_timed(m) for m in messages]
             for tp, messages in batches.items()

@@ -59,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     sink_urls = {**_sinks_file(args.sinks_from), **dict(args.sink)}
     brokers = [b.strip() for b in args.brokers.split(",")] if args.brokers else None
-    dispatcher = Dispatcher(sources, sink_urls, brokers or settings.kafka_brokers)
+    minter = None
+    if args.oidc_key is not None:
+        from shared.kafkasource.oidc import TokenMinter
+
+        minter = TokenMinter.from_file(args.oidc_key, issuer=args.oidc_issuer)
+    dispatcher = Dispatcher(sources, sink_urls, brokers or settings.kafka_brokers, minter=minter)
     if not dispatcher.sources:
         print(
             "kafkasource: no KafkaSource has a sink URL (--sink or --sinks-from)", file=sys.stderr
@@ -90,6 +95,13 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, help="serve Prometheus metrics on this port (default: none)"
     )
     parser.add_argument("--metrics-host", default="127.0.0.1", help="and this address")
+    parser.add_argument(
+        "--oidc-key",
+        type=Path,
+        help="sign a sender-identity token per sink with this EC P-256 key (PEM), as Knative "
+        "Eventing does with authentication-oidc on; its file name (stem) is the key id",
+    )
+    parser.add_argument("--oidc-issuer", default="local-eventing", help="the tokens' iss")
     return parser
 
 

@@ -110,12 +110,20 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
 
 
-def post(client: Any, url: str, event: HttpEvent, timeout_s: float) -> Outcome:
-    """POST the event with an ``httpx.Client``; transport failures become a no-answer outcome."""
+def post(
+    client: Any,
+    url: str,
+    event: HttpEvent,
+    timeout_s: float,
+    extra_headers: dict[str, str] | None = None,
+) -> Outcome:
+    """POST the event with an ``httpx.Client``; transport failures become a no-answer outcome.
+    ``extra_headers``: the sender's identity (an Authorization header), when it has one."""
     import httpx
 
+    headers = {**event.headers, **(extra_headers or {})}
     try:
-        response = client.post(url, content=event.body, headers=event.headers, timeout=timeout_s)
+        response = client.post(url, content=event.body, headers=headers, timeout=timeout_s)
     except httpx.HTTPError as exc:
         return Outcome(None, error=describe(exc))
     return Outcome(

@@ -30,6 +30,7 @@ from shared.errors import DependencyUnavailable, describe
 from shared.kafka import GroupConsumer, Partition, TimedRecord
 from shared.kafkasource import delivery
 from shared.kafkasource.manifests import KafkaSource
+from shared.kafkasource.oidc import TokenMinter
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class SourceDispatcher:
         *,
         on_commit: CommitHook | None = None,
         http_client: Any = None,
+        minter: TokenMinter | None = None,
     ) -> None:
         """``http_client``: an ``httpx.Client`` (a test seam); :meth:`run` makes one by default."""
         self.source = source
@@ -86,6 +88,7 @@ class SourceDispatcher:
         self._inflight: dict[Partition, _Work] = {}
         self._lock = threading.Lock()
         self._http: Any = http_client
+        self._minter = minter  # sender identity (OIDC), when the sinks verify it
         self._committed: dict[Partition, int] = {}  # the next offset of each partition
         self._lag_at = 0.0
 
@@ -201,7 +204,8 @@ class SourceDispatcher:
         try:
             retries = 0
             while True:
-                outcome = delivery.post(self._http, self.sink_url, event, self._timeout_s)
+                identity = self._minter.headers(self.source.sink_service) if self._minter else None
+                outcome = delivery.post(self._http, self.sink_url, event, self._timeout_s, identity)
                 if outcome.delivered:
                     log.info("delivered", extra=self._about(record, event, outcome, retries))
                     metrics.dispatcher_deliveries.labels(self.source.name, "delivered").inc()

@@ -14,6 +14,7 @@ from types import TracebackType
 from shared.kafka import RecordProducer, ensure_topics
 from shared.kafkasource.dispatcher import CommitHook, SourceDispatcher
 from shared.kafkasource.manifests import KafkaSource
+from shared.kafkasource.oidc import TokenMinter
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Dispatcher:
         brokers: Sequence[str],
         *,
         on_commit: CommitHook | None = None,
+        minter: TokenMinter | None = None,
     ) -> None:
         self.brokers = list(brokers)
         self.stopping = threading.Event()
@@ -46,6 +48,7 @@ class Dispatcher:
                 self._dead_letters,
                 self.stopping,
                 on_commit=on_commit,
+                minter=minter,
             )
             for source in sources
             if source.sink_service in sink_urls

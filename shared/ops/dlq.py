@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import events
 from shared.kafka import TimedRecord
 from shared.kafkasource.delivery import KAFKA_EVENT_TYPE
 from shared.kafkasource.manifests import KafkaSource
@@ -36,6 +37,12 @@ NO_CODE = "none"  # the error code of a dead letter that got no answer (timeout,
 # ones"); a deployment's TOPIC_PREFIX replaces it (knative/components/wiring).
 MANIFEST_PREFIX = Settings().topic_prefix
 SAMPLES_PER_CODE = 3
+# Where each of our event types is published (shared/events.py; the topics of Settings).
+TYPE_TOPICS = {
+    events.MESSAGE_RECEIVED: ".messages.inbound",
+    events.MESSAGE_OUTBOUND: ".messages.outbound",
+    events.MESSAGE_STATUS: ".messages.status",
+}
 SAMPLE_CHARS = 100
 
 
@@ -254,6 +261,9 @@ def replay_topic(letter: DeadLetter, sources: Sequence[KafkaSource]) -> str:
        of its own reaches that handler alone instead of replaying the event to every handler
        of, say, the inbound topic. The audit document does not name the topic either, so it is
        the one the first delivery would have written.
+    4. For a source with no topic of its own (analytics-sink), the topic its event type is
+       published to (a received message: ``<prefix>.messages.inbound``). The other handlers of
+       that topic see the event again; each of them dedupes on its id, so it is a no-op there.
     """
     source = next((s for s in sources if s.name == letter.source), None)
     if source is None:
@@ -268,6 +278,10 @@ def replay_topic(letter: DeadLetter, sources: Sequence[KafkaSource]) -> str:
     own = [topic for topic in source.topics if topic not in elsewhere]
     if len(own) == 1:
         return own[0]
+    suffix = TYPE_TOPICS.get(letter.type)
+    published = [topic for topic in source.topics if suffix and topic.endswith(suffix)]
+    if len(published) == 1:
+        return published[0]
     raise ReplayError(
         f"{source.name} reads {', '.join(source.topics)} and none of them alone: "
         "the event's own topic is not recorded, so a replay has no unambiguous target"

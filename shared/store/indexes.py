@@ -41,6 +41,12 @@ def specs(audit_retention_days: int) -> tuple[IndexSpec, ...]:
             "tenant_state_last_message",
             (("tenant_id", 1), ("state", 1), ("last_message_at", 1)),
         ),
+        # The conversations API's list: newest first, its cursor is (updated_at, _id).
+        IndexSpec(
+            "conversations",
+            "tenant_updated",
+            (("tenant_id", 1), ("updated_at", -1), ("_id", -1)),
+        ),
         IndexSpec(
             "messages",
             "tenant_channel_message_id_unique",

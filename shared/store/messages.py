@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.models import InboundMessage, OutboundMessage
@@ -46,10 +46,16 @@ def inbound_document(event_id: str, message: InboundMessage, now: datetime) -> d
         **data,
         "direction": "inbound",
         "channel_message_id": platform_id,
-        # When the user sent it (the platform's clock), which is what history is ordered by.
-        "created_at": parse_time(timestamp, default=now),
+        # When the user sent it, which is what history is ordered by (see sent_at).
+        "created_at": sent_at(parse_time(timestamp, default=now), now),
         "received_at": now,
-        "processing": {"state": STORED, "reply_ids": [], "screening": None, "updated_at": now},
+        "processing": {
+            "state": STORED,
+            "reply_ids": [],
+            "screening": None,
+            "content": "withheld",  # until screened (shared.store.content)
+            "updated_at": now,
+        },
     }
 
 
@@ -71,6 +77,15 @@ def outbound_document(message: OutboundMessage, now: datetime) -> dict[str, Any]
             "updated_at": now,
         },
     }
+
+
+def sent_at(platform_time: datetime, received_at: datetime) -> datetime:
+    """The platform's time, refined by our receipt within its second: Telegram, WhatsApp and
+    Messenger stamp whole seconds, and a user's answer to a reply we sent earlier in the same
+    second must not sort before that reply. Never before the platform's time, never later than
+    the end of its second (a message redelivered hours later keeps its own time)."""
+    end_of_second = platform_time + timedelta(milliseconds=999)
+    return max(platform_time, min(received_at, end_of_second))
 
 
 def parse_time(value: str, *, default: datetime) -> datetime:

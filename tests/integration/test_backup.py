@@ -132,6 +132,7 @@ def test_backup_then_restore_gives_back_every_document_and_index(
     assert summary["collections"]["conversations"]["indexes"] == [
         "tenant_channel_conversation_unique",
         "tenant_state_last_message",
+        "tenant_updated",
     ]
     assert summary["not_owned"] == ["agent_notes"]
     assert summary["collections"]["agent_notes"]["owned"] is False

@@ -54,3 +54,25 @@ def test_mongodb_indexes_job_creates_each_index_once(mongodb_server: str, tmp_pa
     second = run_job("chat-service-mongodb-indexes", overrides, secrets, tmp_path)
     assert second["created"] == []
     assert second["indexes"] == first["indexes"]
+
+
+def test_analytics_migrate_job_applies_each_migration_once(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    from shared.devstack import postgres
+
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    secrets = {
+        ("chat-service-secrets", "postgres-url"): postgres.create_database(postgres_server, name)
+    }
+    try:
+        first = run_job("chat-service-analytics-migrate", {}, secrets, tmp_path)
+        assert first == {
+            "database": name,
+            "applied": ["0001_facts", "0002_reporting_views"],
+            "schema_version": "0002",
+        }
+        second = run_job("chat-service-analytics-migrate", {}, secrets, tmp_path)
+        assert second == {"database": name, "applied": [], "schema_version": "0002"}
+    finally:
+        postgres.drop_database(postgres_server, name)

@@ -2,7 +2,8 @@
 
 No Docker engine runs here, so the image's exact ENTRYPOINT runs from the project's venv with
 the environment the staging bundle gives each Service (ConfigMap, env, Secrets), against real
-Kafka, MongoDB and Redis: the manifests set everything a function needs to start and be ready.
+Kafka, MongoDB, Redis and PostgreSQL: the manifests set everything a function needs to start
+and be ready.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from shared.deploy.model import CONTAINER
 from shared.devstack.servers import free_port
 from shared.web import HEALTH_PATH, LIVENESS_PATH
 from tests.integration.bundle_support import ROOT, bundle, container_env, entry_command
+from tests.integration.conftest import ANALYTICS_HASH_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +38,15 @@ def status(url: str, timeout_s: float = 2.0) -> int | None:
 
 
 def test_every_service_starts_from_the_image_entry_point_and_gets_ready(
-    tmp_path: Path, kafka_brokers: str, redis_server: str, mongodb_server: str
+    tmp_path: Path, kafka_brokers: str, redis_server: str, mongodb_server: str, postgres_url: str
 ) -> None:
     staging = bundle("staging")
     secrets = {
         ("chat-service-secrets", "redis-url"): redis_server,
         ("chat-service-secrets", "mongodb-uri"): mongodb_server,
+        ("chat-service-secrets", "postgres-url"): postgres_url,
+        ("chat-service-secrets", "analytics-hash-key"): ANALYTICS_HASH_KEY,
+        ("chat-service-secrets", "api-jwt-secret"): "api-jwt-secret-for-tests-0123456789abcdef",
     }
     started = {}
     try:

@@ -195,7 +195,7 @@ def test_broker_down_is_503_and_nothing_is_marked_then_the_retry_lands(
     assert down.headers["Retry-After"] == "5"
     assert down.json is not None and down.json["error"] == "dependency_unavailable"
     assert redis.Redis.from_url(redis_url).keys("dedupe:*") == [
-        b"dedupe:whatsapp:acme:106540352242922:"
+        b"dedupe:{whatsapp:acme:106540352242922}:"
         + b"wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
     ]
     assert client.get("/api/v2/health").status_code == 503

@@ -22,6 +22,7 @@ from shared.settings import Settings
 from tests.integration.kafkasource_support import (
     PRODUCTION_PREFIX,
     ROOT,
+    Answer,
     Commits,
     RecordingSink,
     iter_ids,
@@ -269,4 +270,29 @@ def test_the_command_delivers_and_stops_cleanly_on_sigterm(
     skipped = {
         line["kafkasource"] for line in lines if line["message"].startswith("kafkasource skipped")
     }
-    assert skipped == {"outbound-dispatcher", "status-tracker", "audit-logger"}
+    assert skipped == {"outbound-dispatcher", "status-tracker", "audit-logger", "analytics-sink"}
+
+
+def test_a_consumer_joining_and_leaving_mid_load_stalls_no_partition(
+    processor_source: Callable[..., KafkaSource], producer: EventProducer, brokers: list[str]
+) -> None:
+    # A rebalance revokes every partition (kafka-python's eager protocol) and hands some back.
+    # A partition that was paused with a batch in flight must not stay paused when it comes
+    # back, and must restart from its committed offset: nothing stalls, nothing is skipped.
+    source = processor_source(backoff_delay_s=0.2)
+    (topic,) = source.topics
+    keys = [f"acme:whatsapp:1065/4917000000{n:02d}" for n in range(12)]
+    first = [f"r1-{n}" for n in range(36)]
+    # Retries keep partitions paused with work in flight while the group changes.
+    script: dict[str, list[Answer]] = {i: [503, 503] for i in first[::4]}
+    second = [f"r2-{n}" for n in range(36)]
+    commits = Commits()
+    with RecordingSink(script) as sink, run(source, sink, brokers, commits):
+        producer.publish([(topic, event(i, keys[n % 12])) for n, i in enumerate(first)])
+        sink.wait_until(lambda s: len(set(s.ids())) >= 6)
+        joiner = run(source, sink, brokers, Commits())
+        joiner.start()
+        sink.wait_until(lambda s: len(set(s.ids()) & set(first)) >= 24, timeout_s=40)
+        joiner.stop()
+        producer.publish([(topic, event(i, keys[n % 12])) for n, i in enumerate(second)])
+        sink.wait_until(lambda s: set(first + second) <= set(s.ids()), timeout_s=60)

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from shared.bot.ports import Turn
-from shared.bot.session import SessionCache
+from shared.bot.session import SessionCache, session_keys
 from shared.ratelimit import Decision, RateLimiter, Scope
 
 pytestmark = pytest.mark.integration
@@ -63,6 +63,32 @@ def test_a_user_over_the_limit_does_not_use_up_the_tenants_budget(redis_url: str
     assert all(limiter.check("acme", "whatsapp", f"quiet{i}").allowed for i in range(4))
 
 
+def test_a_flood_of_web_chat_visitors_cannot_silence_the_tenants_other_channels(
+    redis_url: str,
+) -> None:
+    limiter = RateLimiter(
+        redis_url,
+        tenant_per_min=3,
+        user_per_min=2,
+        clock=Clock(),
+        channel_tenant_per_min={"webchat": 5},
+    )
+
+    # Anonymous visitors, each a new one: only web chat's own budget stops them.
+    flood = [limiter.check("acme", "webchat", f"visitor-{i}") for i in range(20)]
+
+    assert [d.allowed for d in flood].count(True) == 5
+    assert flood[-1].scope == Scope.TENANT
+    assert [limiter.check("acme", "whatsapp", f"u{i}").allowed for i in range(4)] == [
+        True,
+        True,
+        True,
+        False,  # the tenant's shared budget: none of it went to web chat
+    ]
+    assert limiter.check("acme", "telegram", "u9").scope == Scope.TENANT
+    assert limiter.check("globex", "webchat", "visitor-1").allowed  # per tenant
+
+
 def test_counting_is_atomic_across_threads(redis_url: str) -> None:
     limiter = RateLimiter(redis_url, tenant_per_min=10, user_per_min=0, clock=Clock())
     allowed: list[bool] = []
@@ -107,13 +133,14 @@ def test_the_session_keeps_the_recent_turns_and_values(redis_url: str) -> None:
     ]
     assert context.session == {"last_intent": "hours"}
     client = redis.Redis.from_url(redis_url)
-    assert 0 < client.ttl(f"session:{key}:turns") <= 600
+    turns, _ = session_keys(key)
+    assert 0 < client.ttl(turns) <= 600
     assert cache.context("acme", "whatsapp", "acme:whatsapp:other").history == ()
 
 
 def test_a_corrupt_session_entry_is_skipped(redis_url: str) -> None:
     key = "acme:whatsapp:a/c"
-    redis.Redis.from_url(redis_url).rpush(f"session:{key}:turns", b"not json", b'{"role":"user"}')
+    redis.Redis.from_url(redis_url).rpush(session_keys(key)[0], b"not json", b'{"role":"user"}')
     cache = SessionCache(redis_url)
     cache.record(key, [Turn("user", "hi")])
 

@@ -58,7 +58,7 @@ def test_signed_event_becomes_one_binary_cloudevent(
     assert record.headers["ce_tenantid"] == b"acme"
     assert record.headers["content-type"] == b"application/json"
     data = json.loads(record.value)
-    assert data["platform_message_id"] == "Ev08IMMSG001"
+    assert data["platform_message_id"] == "D0ACMEDM01/1749416383.000200"
     assert data["text"] == "Hi, is my order on its way?"
     assert data["sender"] == {"id": "U0CUSTOMER", "name": None, "is_bot": False}
     event = record.event()

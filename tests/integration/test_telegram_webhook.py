@@ -51,8 +51,8 @@ def test_update_becomes_one_binary_cloudevent(
     data = json.loads(record.value)
     assert data["text"] == "Hi, is my order on its way?"
     assert data["sender"] == {"id": "123456789", "name": "Ada Lovelace", "is_bot": False}
-    assert data["platform_message_id"] == "815400001"
-    assert data["raw"] == {"message_id": 1201, "chat_type": "private"}
+    assert data["platform_message_id"] == "7000000001/123456789/1201"
+    assert data["raw"] == {"message_id": 1201, "chat_type": "private", "update_id": 815400001}
     event = record.event()
     assert event["partitionkey"] == "acme:telegram:7000000001/123456789"
     assert event["time"] == "2025-06-08T20:59:43Z"

@@ -76,7 +76,7 @@ def test_session_then_message_gives_one_binary_cloudevent(
     assert record.headers["content-type"] == b"application/json"
     data = json.loads(record.value)
     assert data["text"] == "Hi! Do you ship to Lisbon?"
-    assert data["sender"] == {"id": "visitor-7f3a", "name": "Ada Lovelace", "is_bot": False}
+    assert data["sender"] == {"id": session["visitor_id"], "name": "Ada Lovelace", "is_bot": False}
     assert data["platform_message_id"] == f"{data['chat_id']}/msg-01J8Z3Q4W5"
     assert data["raw"] == {"client_message_id": "msg-01J8Z3Q4W5"}
     assert record.event()["partitionkey"] == key
@@ -168,26 +168,70 @@ def test_unknown_site_key_is_forbidden(make_client: Client) -> None:
     assert error_of(response) == (403, "unknown_account")
 
 
-@pytest.mark.parametrize("path", ["/sessions", "/messages"])
-def test_preflight_is_answered(make_client: Client, path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "method", "methods"),
+    [
+        ("/sessions", "POST", "POST"),
+        ("/messages", "POST", "GET, POST"),
+        ("/messages", "GET", "GET, POST"),
+        ("/stream", "GET", "GET"),
+    ],
+)
+def test_preflight_is_answered(make_client: Client, path: str, method: str, methods: str) -> None:
     response = make_client("webchat").options(
         path,
         headers={
             "Origin": ACME_ORIGIN,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization, content-type",
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization, content-type, last-event-id",
         },
     )
     assert response.status_code == 204
     assert response.headers["Access-Control-Allow-Origin"] == ACME_ORIGIN
-    assert response.headers["Access-Control-Allow-Methods"] == "POST"
-    assert response.headers["Access-Control-Allow-Headers"] == "Authorization, Content-Type"
+    assert method in response.headers["Access-Control-Allow-Methods"].split(", ")
+    assert response.headers["Access-Control-Allow-Methods"] == methods
+    assert response.headers["Access-Control-Allow-Headers"] == (
+        "Authorization, Content-Type, Last-Event-ID"
+    )
 
 
 def test_routes_and_methods(make_client: Client) -> None:
     client = make_client("webchat")
     assert client.get("/sessions").status_code == 405
     assert client.post("/replies", json=payload("webchat", "session.json")).status_code == 404
+
+
+def test_the_visitor_id_is_the_servers(make_client: Client) -> None:
+    client = make_client("webchat")
+
+    chosen = client.post("/sessions", json={"site_key": "site-acme", "visitor_id": "ada"})
+    first, second = start_session(client), start_session(client)
+
+    assert error_of(chosen) == (400, "invalid_field")
+    assert first["visitor_id"] != second["visitor_id"]
+    assert len(first["visitor_id"]) == 32
+
+
+def test_a_returning_visitor_resumes_with_their_token(make_client: Client) -> None:
+    client = make_client("webchat")
+    session = start_session(client, Origin=ACME_ORIGIN)
+
+    resumed = client.post(
+        "/sessions/resume",
+        headers={"Authorization": f"Bearer {session['token']}", "Origin": ACME_ORIGIN},
+    )
+
+    assert resumed.status_code == 200, resumed.data
+    assert resumed.headers["Access-Control-Allow-Origin"] == ACME_ORIGIN
+    body = body_of(resumed)
+    assert (body["visitor_id"], body["conversation_id"]) == (
+        session["visitor_id"],
+        session["conversation_id"],
+    )
+    expired = client.post(
+        "/sessions/resume", headers={"Authorization": f"Bearer {expired_token()}"}
+    )
+    assert error_of(expired) == (401, "token_expired")
 
 
 def test_sessions_are_limited_per_client_and_per_site(
@@ -202,10 +246,10 @@ def test_sessions_are_limited_per_client_and_per_site(
     body = payload_bytes("webchat", "session.json")
 
     def new_session(address: str) -> Any:
-        # The last X-Forwarded-For hop is the one our ingress proxy appends.
-        return client.post(
-            "/sessions", data=body, headers={"X-Forwarded-For": f"198.51.100.9, {address}"}
-        )
+        # As Knative delivers it (TRUSTED_PROXY_HOPS 2): the caller's own claim, the address
+        # the gateway saw, the gateway's as queue-proxy saw it.
+        forwarded = f"198.51.100.9, {address}, 10.0.0.5"
+        return client.post("/sessions", data=body, headers={"X-Forwarded-For": forwarded})
 
     first = [new_session("203.0.113.1").status_code for _ in range(4)]
     assert first == [201, 201, 201, 429]
@@ -216,3 +260,42 @@ def test_sessions_are_limited_per_client_and_per_site(
     # Another client still gets sessions, until the site's own limit is reached.
     other = [new_session("203.0.113.2").status_code for _ in range(3)]
     assert other == [201, 201, 429]
+
+
+def test_messages_are_limited_per_conversation_and_per_client(
+    make_client: Client, monkeypatch: pytest.MonkeyPatch, read_events: Events
+) -> None:
+    from shared.caching import clear_all
+
+    monkeypatch.setenv("WEBCHAT_MESSAGES_PER_CONVERSATION_PER_MIN", "2")
+    monkeypatch.setenv("WEBCHAT_MESSAGES_PER_CLIENT_PER_MIN", "3")
+    clear_all()
+    client = make_client("webchat")
+
+    def message(token: str, number: int, address: str) -> Any:
+        body = json.dumps({"client_message_id": f"m{number}", "text": "hi"}).encode()
+        return send(client, token, body, **{"X-Forwarded-For": f"{address}, 10.0.0.5"})
+
+    first, second = start_session(client)["token"], start_session(client)["token"]
+    answers = [message(first, n, "203.0.113.1").status_code for n in range(3)]
+    assert answers == [202, 202, 429]  # the conversation's limit
+    refused = message(first, 9, "203.0.113.1")
+    assert error_of(refused) == (429, "rate_limited")
+    assert "conversation limit" in body_of(refused)["message"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+    # Another conversation from the same address: only the client's limit is left (2 of 3 used).
+    assert message(second, 1, "203.0.113.1").status_code == 202
+    refused = message(second, 2, "203.0.113.1")
+    assert error_of(refused) == (429, "rate_limited")
+    assert "client limit" in body_of(refused)["message"]
+    # A forged X-Forwarded-For entry does not make a new client.
+    forged = send(
+        client,
+        second,
+        json.dumps({"client_message_id": "m3", "text": "hi"}).encode(),
+        **{"X-Forwarded-For": "192.0.2.44, 203.0.113.1, 10.0.0.5"},
+    )
+    assert forged.status_code == 429
+    assert message(second, 4, "203.0.113.2").status_code == 202  # another client
+    assert len(read_events("messages.inbound", min_records=4)) == 4

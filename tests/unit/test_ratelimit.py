@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from shared.bot.runtime import channel_budgets
 from shared.devstack.servers import free_port
-from shared.ratelimit import Decision, RateLimiter
+from shared.ratelimit import ConversationLimiter, Decision, Limit, RateLimiter, Scope
+from shared.settings import Settings
 
 
 def unreachable_redis() -> str:
@@ -24,3 +26,32 @@ def test_redis_down_allows_and_says_so(caplog: pytest.LogCaptureFixture) -> None
     for _ in range(3):
         assert limiter.check("acme", "whatsapp", "u1") == Decision(allowed=True, degraded=True)
     assert "rate limit not checked: redis unavailable" in caplog.text
+
+
+def test_web_chat_turns_count_against_a_tenant_budget_of_their_own() -> None:
+    limiter = RateLimiter(
+        unreachable_redis(),
+        tenant_per_min=600,
+        user_per_min=20,
+        channel_tenant_per_min=channel_budgets(Settings(webchat_tenant_rate_limit_per_min=50)),
+    )
+
+    assert limiter.limits("acme", "whatsapp", "u1") == (
+        Limit(Scope.TENANT, "tenant:acme", 600),
+        Limit(Scope.USER, "user:acme:whatsapp:u1", 20),
+    )
+    assert limiter.limits("acme", "webchat", "v1") == (
+        Limit(Scope.TENANT, "tenant:acme:webchat", 50),
+        Limit(Scope.USER, "user:acme:webchat:v1", 20),
+    )
+
+
+def test_web_chat_messages_are_limited_per_conversation_and_per_client_of_a_site() -> None:
+    limiter = ConversationLimiter(unreachable_redis(), per_conversation=30, per_client=120)
+
+    assert limiter.limits("acme:webchat:site-acme/c1", "site-acme", "203.0.113.7") == (
+        Limit(Scope.CONVERSATION, "conversation:acme:webchat:site-acme/c1", 30),
+        Limit(Scope.CLIENT, "client:site-acme:203.0.113.7", 120),
+    )
+    unlimited = ConversationLimiter(unreachable_redis(), per_conversation=0, per_client=0)
+    assert unlimited.check("k", "s", "c") == Decision(allowed=True)  # Redis never asked

@@ -4,8 +4,10 @@ import io
 import json
 import logging
 
+import pytest
+
 from shared import errors, logs, tracing
-from shared.web import WebRequest, error_response
+from shared.web import WebRequest, client_address, error_response
 
 
 def test_errors_map_to_the_knative_and_platform_status_codes() -> None:
@@ -32,6 +34,30 @@ def test_header_lookup_is_case_insensitive() -> None:
     request = WebRequest("POST", "/", {"X-Hub-Signature-256": "sig"}, b"")
     assert request.header("x-hub-signature-256") == "sig"
     assert request.header("missing") is None
+
+
+# Knative with Kourier: the gateway appends the client's address, the activator (when it is in
+# the path) the gateway's, queue-proxy the one before it. Entries left of those are the
+# caller's own words.
+@pytest.mark.parametrize(
+    ("forwarded", "hops", "client"),
+    [
+        ("203.0.113.7, 10.0.0.5", 2, "203.0.113.7"),  # gateway → queue-proxy
+        ("198.51.100.1, 203.0.113.7, 10.0.0.5", 2, "203.0.113.7"),  # a forged first entry
+        ("198.51.100.1, 203.0.113.7, 10.0.0.5, 10.0.1.9", 3, "203.0.113.7"),  # + activator
+        ("203.0.113.7", 1, "203.0.113.7"),
+        (" 2001:db8::1 ,10.0.0.5 ", 2, "2001:db8::1"),
+        ("10.0.0.5", 2, "127.0.0.1"),  # fewer entries than proxies: not through them
+        (None, 2, "127.0.0.1"),
+        ("", 1, "127.0.0.1"),
+        ("203.0.113.7, , 10.0.0.5", 2, "127.0.0.1"),  # an empty entry is no address
+        ("198.51.100.1, 203.0.113.7", 0, "127.0.0.1"),  # no proxies of ours: the peer
+    ],
+)
+def test_the_client_address_is_the_entry_our_outermost_proxy_wrote(
+    forwarded: str | None, hops: int, client: str
+) -> None:
+    assert client_address(forwarded, "127.0.0.1", hops) == client
 
 
 def test_traceparent_parsing_and_child_spans() -> None:
@@ -98,3 +124,21 @@ def test_json_lines_carry_the_correlation_id() -> None:
     assert line["correlation_id"] == "corr-1"
     assert line["channel"] == "slack"
     assert line["service"] == "svc"
+
+
+def test_a_dependency_outage_keeps_its_details_in_the_log() -> None:
+    exc = errors.DependencyUnavailable(
+        "Kafka unavailable: NoBrokersAvailable (kafka-0.kafka.svc:9092)", dependency="kafka"
+    )
+    response = error_response(exc)
+    assert response.status == 503
+    assert "kafka-0" not in json.dumps(response.body)
+    assert response.body == {"error": "dependency_unavailable", "message": errors.UNAVAILABLE}
+    assert "kafka-0.kafka.svc:9092" in exc.message  # what the log line says
+
+
+def test_an_echoed_value_is_truncated() -> None:
+    exc = errors.Forbidden("unknown site_key " + "k" * 200_000, code="unknown_account")
+    body = json.dumps(error_response(exc).body)
+    assert len(body) < errors.MAX_MESSAGE_CHARS + 200
+    assert exc.message.endswith("…") and len(exc.message) <= errors.MAX_MESSAGE_CHARS

@@ -26,6 +26,7 @@ from shared import metrics
 from shared.channels._payload import (
     allow,
     constant_time_equal,
+    coordinate,
     field,
     hmac_sha256_hex,
     optional,
@@ -35,7 +36,7 @@ from shared.channels._payload import (
     shape_errors_as_400,
     typed,
 )
-from shared.channels._webhook import publish, signed_by
+from shared.channels._webhook import candidates, items, publish, signed_by
 from shared.channels.messenger.account import MessengerAccount
 from shared.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from shared.ingress import Ingress
@@ -210,8 +211,8 @@ def _attachments(
         where = f"{path}[0].payload.coordinates"
         point = field(payload, "coordinates", f"{path}[0].payload", dict)
         location = Location(
-            latitude=float(field(point, "lat", where, (int, float))),
-            longitude=float(field(point, "long", where, (int, float))),
+            latitude=coordinate(point, "lat", where, 90),
+            longitude=coordinate(point, "long", where, 180),
             name=optional(payload, "title", str, f"{path}[0].payload"),
         )
         return InboundMessage(
@@ -328,12 +329,23 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
         challenge = verify_handshake(request.query, ingress.tenants)
         metrics.ingress_requests.labels(CHANNEL, "handshake").inc()
         return WebResponse(200, challenge)
-    secrets = {a.app_secret for a in accounts(ingress.tenants).values()}
+    secrets = candidates(
+        request.body, named_pages, accounts(ingress.tenants), lambda a: a.app_secret
+    )
     app_secret = verify_signature(request.body, request.header(SIGNATURE_HEADER), secrets)
     document = parse_json_object(request.body)
     with shape_errors_as_400():
         items = parse(document, ingress.tenants, app_secret)
     return publish(ingress, CHANNEL, items, ttl_s=RETRY_WINDOW_S)
+
+
+def named_pages(document: Any) -> list[object]:
+    """The Page ids an (unverified) webhook names: ``entry[].id``."""
+    return [
+        entry.get("id")
+        for entry in items(document, "entry")
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str | int)
+    ]
 
 
 def accounts(tenants: TenantDirectory) -> Mapping[str, MessengerAccount]:

@@ -11,8 +11,11 @@ api.slack.com/apis/events-api):
   checked against every configured signing secret; after parsing, an ``event_callback``'s team
   must be an account whose secret is the one that matched.
 - ``event_callback`` wraps one event. Slack retries an unacknowledged delivery up to three
-  times within about an hour (``X-Slack-Retry-Num``), always with the same outer ``event_id``:
-  that id is the ``platform_message_id`` we dedupe on.
+  times within about an hour (``X-Slack-Retry-Num``), always with the same outer ``event_id``.
+  But an app subscribed to both ``message.channels`` and ``app_mention`` receives one message
+  as two events with different ids, so the ``platform_message_id`` we dedupe on is the message
+  itself: ``<channel>/<ts>`` (an edit: ``<channel>/<ts>/edit/<edit event ts>``); the
+  ``event_id`` is kept in ``raw``.
 - Published: ``message`` (plain, ``file_share``, ``thread_broadcast``) and ``app_mention``.
   Edits (``message_changed`` whose inner message has ``edited``) are published with
   ``edited=True`` and the inner message's user and text; other ``message_changed`` events
@@ -20,8 +23,7 @@ api.slack.com/apis/events-api):
 - Ignored (200, nothing published): anything from a bot (``bot_id``, ``bot_message``, our own
   ``bot_user_id``) so our replies never loop back, and every other type or subtype.
 - ``raw["ts"]`` keeps the Slack message id (the edited message's, for an edit), which is what
-  a reply needs to start a thread. An app subscribed to both ``message.channels`` and
-  ``app_mention`` receives one message as two events with different ids; both are published.
+  a reply needs to start a thread.
 """
 
 from __future__ import annotations
@@ -41,10 +43,10 @@ from shared.channels._payload import (
     shape_errors_as_400,
     unix_field,
 )
-from shared.channels._webhook import publish, signed_by
+from shared.channels._webhook import candidates, publish, signed_by
 from shared.channels.slack.account import SlackAccount
 from shared.clock import Clock
-from shared.errors import ChatServiceError, Forbidden, NotFound, Unauthorized
+from shared.errors import BadRequest, ChatServiceError, Forbidden, NotFound, Unauthorized
 from shared.ingress import Ingress
 from shared.models import Channel, InboundMessage, MediaRef, MessageKind, Sender
 from shared.tenants import Secret, TenantDirectory
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 CHANNEL = Channel("slack")
 SIGNATURE_HEADER = "X-Slack-Signature"
 TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
+MAX_TIMESTAMP_DIGITS = 12
 RETRY_NUM_HEADER = "X-Slack-Retry-Num"
 RETRY_REASON_HEADER = "X-Slack-Retry-Reason"
 RETRY_WINDOW_S = 3600  # Slack's last retry comes about an hour after the first delivery
@@ -82,9 +85,10 @@ def verify_signature(
         raise Unauthorized(f"missing {TIMESTAMP_HEADER} header", code="missing_timestamp")
     if not signature:
         raise Unauthorized(f"missing {SIGNATURE_HEADER} header", code="missing_signature")
-    # Slack sends whole seconds; anything else (signs, spaces, fractions) is not its header.
-    if not (timestamp.isascii() and timestamp.isdigit()):
-        raise Unauthorized(f"{TIMESTAMP_HEADER} is not a Unix time", code="bad_timestamp")
+    # Slack sends whole seconds; anything else (signs, spaces, fractions, more digits than a
+    # Unix time has for millennia) is not its header — and is refused before int() sees it.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > MAX_TIMESTAMP_DIGITS:
+        raise BadRequest(f"{TIMESTAMP_HEADER} is not a Unix time", code="bad_timestamp")
     if abs(clock() - int(timestamp)) > max_skew_s:
         raise Unauthorized(
             f"{TIMESTAMP_HEADER} is more than {max_skew_s}s from now", code="stale_timestamp"
@@ -150,12 +154,15 @@ def _message(event: dict[str, Any], event_id: str, account: SlackAccount) -> Inb
         return None
     attachments = tuple(_file(f, f"{where}.files[{i}]") for i, f in enumerate(_files(body, where)))
     user = field(body, "user", where)
+    channel = field(event, "channel", "event")
+    ts = field(body, "ts", where)
+    key = f"{channel}/{ts}/edit/{field(event, 'ts', 'event')}" if edited else f"{channel}/{ts}"
     return InboundMessage(
         tenant_id=account.tenant_id,
         channel=CHANNEL,
         account_id=account.team_id,
-        chat_id=field(event, "channel", "event"),
-        platform_message_id=event_id,
+        chat_id=channel,
+        platform_message_id=key,
         sender=Sender(id=user),
         kind=MessageKind.MEDIA if attachments else MessageKind.TEXT,
         # For an edit this is when the edit happened; raw["ts"] is the message edited.
@@ -165,7 +172,7 @@ def _message(event: dict[str, Any], event_id: str, account: SlackAccount) -> Inb
         thread_id=optional(body, "thread_ts", str, where) or None,
         edited=edited,
         raw_type=f"{event_type}.{subtype}" if subtype else event_type,
-        raw={"ts": field(body, "ts", where)},
+        raw={"ts": ts, "event_id": event_id},
     )
 
 
@@ -212,7 +219,9 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
     if request.path not in PATHS:
         raise NotFound(f"no route {request.path}")
     allow(request.method, "POST")
-    secrets = {a.signing_secret for a in accounts(ingress.tenants).values()}
+    secrets = candidates(
+        request.body, named_team, accounts(ingress.tenants), lambda a: a.signing_secret
+    )
     signing_secret = verify_signature(
         request.body,
         request.header(TIMESTAMP_HEADER),
@@ -235,6 +244,13 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
     with shape_errors_as_400():
         items = parse(document, ingress.tenants, signing_secret)
     return publish(ingress, CHANNEL, items, ttl_s=RETRY_WINDOW_S)
+
+
+def named_team(document: Any) -> list[object]:
+    """The workspace an (unverified) Events API request names (``team_id``; a url_verification
+    names none)."""
+    team = document.get("team_id") if isinstance(document, dict) else None
+    return [team] if isinstance(team, str) else []
 
 
 def accounts(tenants: TenantDirectory) -> Mapping[str, SlackAccount]:

@@ -8,13 +8,14 @@ Follows the Bot API reference (core.telegram.org/bots/api: ``setWebhook``, ``Upd
 - ``setWebhook(secret_token=…)`` makes Telegram echo that token in
   ``X-Telegram-Bot-Api-Secret-Token``. It is a shared secret, not a signature: there is no
   HMAC of the body and no timestamp, hence no clock and no replay window here. Replays are
-  absorbed by the dedupe on ``update_id``.
+  absorbed by the dedupe on the message (bot, chat, message id).
 - Telegram retries every non-2xx reply and keeps an undelivered update for 24 hours, so an
   update we choose not to handle (a poll, ``my_chat_member``, a bot's message) still gets 200.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from typing import Any
@@ -23,6 +24,7 @@ from shared import metrics
 from shared.channels._payload import (
     allow,
     constant_time_equal,
+    coordinate,
     field,
     optional,
     parse_json_object,
@@ -106,32 +108,35 @@ def parse(
 ) -> list[InboundMessage]:
     """The (verified) update as canonical messages: one, or none when it is not for us.
 
-    ``platform_message_id`` is the ``update_id``: it is what Telegram redelivers, and an edit
-    or a button press is a new update with its own id. The message's own ``message_id``
-    (needed to reply to it) is kept in ``raw``. ``received_at`` (Unix seconds) dates callback
-    queries, which carry no time of their own.
+    ``platform_message_id`` is the message itself: ``<bot>/<chat>/<message_id>`` (an edit adds
+    ``/edit/<edit_date>``), ``<bot>/callback/<query id>`` for a button press. Not the
+    ``update_id``: after a week without updates Telegram starts from a random one, and a reused
+    id would silently drop a new message as a redelivery; and two bots of one tenant see the
+    same chat and message ids, hence the bot. The ``update_id`` is kept in ``raw``.
+    ``received_at`` (Unix seconds) dates callback queries, which carry no time of their own.
     """
     common: dict[str, Any] = {
         "tenant_id": account.tenant_id,
         "channel": CHANNEL,
         "account_id": account.bot_id,
-        "platform_message_id": str(field(update, "update_id", "", int)),
     }
+    update_id = field(update, "update_id", "", int)
     for update_type, edited in MESSAGE_UPDATES.items():
         if update_type in update:
             message = field(update, update_type, "", dict)
-            return _accept(_message(message, update_type, edited, common))
+            return _accept(_message(message, update_type, edited, common), update_id)
     if "callback_query" in update:
         query = field(update, "callback_query", "", dict)
-        return _accept(_callback_query(query, common, received_at))
+        return _accept(_callback_query(query, common, received_at), update_id)
     kinds = sorted(k for k in update if k != "update_id")
     log.info("update ignored", extra={"update_types": kinds})
     return []
 
 
-def _accept(message: InboundMessage | None) -> list[InboundMessage]:
+def _accept(message: InboundMessage | None, update_id: int) -> list[InboundMessage]:
     if message is None:
         return []
+    message = dataclasses.replace(message, raw={**message.raw, "update_id": update_id})
     if message.sender.is_bot:
         # Another bot's message (or our own echoed back): answering it risks a bot loop.
         log.info("message from a bot ignored", extra={"sender_id": message.sender.id})
@@ -150,11 +155,16 @@ def _message(
     if optional(message, "reply_to_message") is not None:
         reply = field(message, "reply_to_message", path, dict)
         reply_to = str(field(reply, "message_id", f"{path}.reply_to_message", int))
-    # Replying needs the message's own id (the event is keyed on update_id), so keep it.
+    # Replying needs the message's own id, so keep it where the renderer looks.
     raw = {"message_id": message_id, "chat_type": optional(chat, "type", str, f"{path}.chat")}
     raw.update(content.pop("raw", {}))
+    chat_id = str(field(chat, "id", f"{path}.chat", int))
+    key = f"{common['account_id']}/{chat_id}/{message_id}"
+    if edited:
+        key += f"/edit/{field(message, timestamp_field, path, int)}"
     return InboundMessage(
-        chat_id=str(field(chat, "id", f"{path}.chat", int)),
+        platform_message_id=key,
+        chat_id=chat_id,
         sender=_author(message, path),
         timestamp=unix_field(message, timestamp_field, path),
         reply_to=reply_to,
@@ -228,8 +238,8 @@ def _largest_photo(message: dict[str, Any], path: str) -> tuple[dict[str, Any], 
 def _location(place: dict[str, Any], path: str) -> Location:
     where = f"{path}.location"
     return Location(
-        latitude=float(field(place, "latitude", where, (int, float))),
-        longitude=float(field(place, "longitude", where, (int, float))),
+        latitude=coordinate(place, "latitude", where, 90),
+        longitude=coordinate(place, "longitude", where, 180),
     )
 
 
@@ -282,7 +292,9 @@ def _callback_query(
     chat = field(message, "chat", where, dict)
     # "data" is absent only for game buttons; the choice is then empty rather than invented.
     data = optional(query, "data", str, path) or ""
+    query_id = field(query, "id", path)
     return InboundMessage(
+        platform_message_id=f"{common['account_id']}/callback/{query_id}",
         chat_id=str(field(chat, "id", f"{where}.chat", int)),
         sender=_user(field(query, "from", path, dict), f"{path}.from"),
         kind=MessageKind.INTERACTIVE,
@@ -295,7 +307,7 @@ def _callback_query(
         raw_type=path,
         # answerCallbackQuery needs this id, or the user's client shows a spinner for a while.
         raw={
-            "callback_query_id": field(query, "id", path),
+            "callback_query_id": query_id,
             "chat_type": optional(chat, "type", str, f"{where}.chat"),
         },
         **common,

@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shared.models import Channel
 from shared.tenants import Secret, TenantConfigError, secret
+
+CHANNEL = Channel("webchat")
 
 # site_key: public, the widget sends it to open a session; token_secret: 32+ random bytes that
 # sign the visitors' session tokens (HS256); allowed_origins: the pages that may call the API.

@@ -8,6 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared.channels.webchat.inbound import MESSAGES_PATH, SESSIONS_PATH
+from shared.channels.webchat.routes import STREAM_PATH
+from shared.channels.webchat.static import DEMO_PATH, SITE_PARAMETER, WIDGET_PATH
 
 SITE_KEY = "dev-site"
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -35,9 +37,17 @@ def refresh(account: dict[str, Any], function_url: str | None) -> dict[str, Any]
 
 
 def endpoints(account: dict[str, Any], function_url: str | None) -> dict[str, Any]:
+    def url(path: str) -> str | None:
+        return f"{function_url}{path}" if function_url else None
+
+    demo = url(DEMO_PATH)
     return {
         "site_key": account["site_key"],
         "allowed_origins": account.get("allowed_origins", []),
-        "sessions_url": f"{function_url}{SESSIONS_PATH}" if function_url else None,
-        "messages_url": f"{function_url}{MESSAGES_PATH}" if function_url else None,
+        "sessions_url": url(SESSIONS_PATH),
+        "messages_url": url(MESSAGES_PATH),
+        "stream_url": url(STREAM_PATH),
+        "widget_url": url(WIDGET_PATH),
+        # A page with the widget of this site: open it in a browser to chat with the bot.
+        "demo_url": f"{demo}?{SITE_PARAMETER}={account['site_key']}" if demo else None,
     }

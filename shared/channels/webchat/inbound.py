@@ -1,29 +1,31 @@
 """Web chat: our own channel, spoken by the widget embedded on a tenant's site.
 
-- ``POST /sessions`` ``{"site_key", "visitor_id"?, "name"?}`` starts a conversation and answers
-  201 with a visitor token (see :mod:`shared.channels.webchat.tokens`) bound to it.
-- ``POST /messages`` with ``Authorization: Bearer <token>`` and ``{"client_message_id", "text",
-  "attachments"?}`` publishes one inbound message and answers 202. The client generates the id
-  and resends with the same id until it gets an answer, so the id is the dedupe key.
-- ``OPTIONS`` on both is the CORS preflight (Fetch Standard, "CORS protocol").
+- ``POST /sessions`` ``{"site_key", "name"?}`` starts a conversation and answers 201 with a
+  visitor token (see :mod:`shared.channels.webchat.tokens`) bound to it. The visitor id is
+  the server's: a body naming one is refused, so nobody can speak as another visitor (or mint
+  a fresh per-user budget) by choosing an id.
+- ``POST /sessions/resume`` with ``Authorization: Bearer <token>`` answers 200 with a new
+  token for the same visitor and conversation: how a returning visitor keeps their identity
+  and history, for as long as they hold a token that has not expired.
+- ``POST /messages`` with the token and ``{"client_message_id", "text", "attachments"?}``
+  publishes one inbound message and answers 202. The client generates the id and resends with
+  the same id until it gets an answer, so the id is the dedupe key. Limited per conversation
+  and per client address (429 with ``Retry-After``).
 
-A site may list ``allowed_origins``; a browser request from any other origin is refused with
-403. A request without ``Origin`` is not from a browser (e.g. a tenant's own server) and is let
-through: the token, not the origin, is what authenticates a visitor.
+The read side (``GET /messages``, ``GET /stream``) is in :mod:`.read` and :mod:`.stream`, the
+widget's files in :mod:`.static`, the routes in :mod:`.routes`, CORS in :mod:`.cors`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared import metrics
 from shared.channels._payload import (
-    allow,
     field,
     optional,
     parse_json_object,
@@ -31,36 +33,35 @@ from shared.channels._payload import (
     shape_errors_as_400,
     typed,
 )
+from shared.channels.webchat import access
 from shared.channels.webchat import tokens as webchat_tokens
-from shared.channels.webchat.account import WebchatAccount
-from shared.channels.webchat.tokens import VisitorClaims
-from shared.errors import BadRequest, ChatServiceError, Forbidden, NotFound, RateLimited
+from shared.channels.webchat.account import CHANNEL, WebchatAccount
+from shared.channels.webchat.cors import accounts, cors_headers
+from shared.channels.webchat.tokens import IssuedToken, VisitorClaims
+from shared.errors import BadRequest, Forbidden, RateLimited
 from shared.ingress import Ingress
-from shared.models import Channel, InboundMessage, MediaRef, MessageKind, Sender
-from shared.tenants import TenantDirectory
+from shared.models import InboundMessage, MediaRef, MessageKind, Sender
+from shared.ratelimit import Decision
 from shared.web import WebRequest, WebResponse, json_response
 
 log = logging.getLogger(__name__)
 
-CHANNEL = Channel("webchat")
 SESSIONS_PATH = "/sessions"
+RESUME_PATH = "/sessions/resume"
 MESSAGES_PATH = "/messages"
-METHODS = ("POST", "OPTIONS")
 # A widget retries an unanswered send for minutes; a day covers a tab left open overnight.
 DEDUPE_WINDOW_S = 24 * 3600
-CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # client_message_id and visitor_id
+CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # client_message_id
 MAX_TEXT_CHARS = 4096
 MAX_NAME_CHARS = 128
 MAX_ATTACHMENTS = 10
 MAX_URL_CHARS = 2048
 ATTACHMENT_TYPES = frozenset({"image", "audio", "video", "document", "file"})
-PREFLIGHT_MAX_AGE_S = 600
 
 
 @dataclass(frozen=True)
 class SessionRequest:
     site_key: str
-    visitor_id: str | None = None
     name: str | None = None
 
 
@@ -72,13 +73,14 @@ class MessageRequest:
 
 
 def parse_session(document: dict[str, Any]) -> SessionRequest:
+    if "visitor_id" in document:
+        raise BadRequest(
+            "field 'visitor_id' is not accepted: the server chooses the visitor id (a "
+            f"returning visitor presents their token to POST {RESUME_PATH})",
+            code="invalid_field",
+        )
     return SessionRequest(
         site_key=field(document, "site_key", ""),
-        visitor_id=(
-            _client_id(document, "visitor_id")
-            if optional(document, "visitor_id") is not None
-            else None
-        ),
         name=_optional_text(document, "name", "", MAX_NAME_CHARS),
     )
 
@@ -118,64 +120,6 @@ def to_inbound(message: MessageRequest, visitor: VisitorClaims, now: float) -> I
     )
 
 
-def cors_headers(origin: str | None, account: WebchatAccount) -> dict[str, str]:
-    """CORS headers for a request to ``account``'s site; :class:`Forbidden` for a foreign origin."""
-    if origin is None:
-        return {}
-    if account.allowed_origins and not _listed(origin, account.allowed_origins):
-        raise Forbidden(
-            f"origin {origin} is not allowed for site {account.site_key}",
-            code="origin_not_allowed",
-        )
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-
-
-def preflight(origin: str | None, tenants: TenantDirectory) -> WebResponse:
-    """The answer to a CORS preflight.
-
-    A preflight carries neither the body nor the token, so the site is not known yet: it passes
-    when some site accepts the origin, and the real request is checked against its own site.
-    """
-    headers = {
-        "Allow": ", ".join(METHODS),
-        "Access-Control-Allow-Methods": "POST",
-        "Access-Control-Allow-Headers": "Authorization, Content-Type",
-        "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_S),
-    }
-    if origin is not None:
-        if not _some_site_accepts(origin, tenants):
-            raise Forbidden(
-                f"origin {origin} is not allowed by any site", code="origin_not_allowed"
-            )
-        headers |= {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-    return WebResponse(204, "", headers)
-
-
-def error_cors_headers(
-    exc: ChatServiceError, origin: str | None, tenants: TenantDirectory
-) -> dict[str, str]:
-    """CORS headers for an error answer, so the widget can read it (``token_expired`` means
-    "start a new session"). Errors are often raised before the site is known, so the test is
-    the preflight's; a refused origin gets none, and the browser reports a CORS failure.
-    """
-    if origin is None or exc.code == "origin_not_allowed":
-        return {}
-    if not _some_site_accepts(origin, tenants):
-        return {}
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-
-
-def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
-    if request.path not in (SESSIONS_PATH, MESSAGES_PATH):
-        raise NotFound(f"no route {request.path}")
-    allow(request.method, *METHODS)
-    if request.method == "OPTIONS":
-        return preflight(request.header("Origin"), ingress.tenants)
-    if request.path == SESSIONS_PATH:
-        return start_session(request, ingress)
-    return post_message(request, ingress)
-
-
 def start_session(request: WebRequest, ingress: Ingress) -> WebResponse:
     document = parse_json_object(request.body)
     with shape_errors_as_400():
@@ -184,21 +128,9 @@ def start_session(request: WebRequest, ingress: Ingress) -> WebResponse:
     if account is None:
         raise Forbidden(f"unknown site_key {session.site_key}", code="unknown_account")
     cors = cors_headers(request.header("Origin"), account)
-    if ingress.session_limiter is not None:
-        # Anyone may ask for a session, with any visitor id: without this, one script could
-        # mint sessions (and so per-user message budgets) without end.
-        decision = ingress.session_limiter.check(account.site_key, CHANNEL, request.client)
-        if not decision.allowed:
-            raise RateLimited(
-                f"too many new sessions ({decision.scope} limit)",
-                retry_after_s=decision.retry_after_s,
-            )
+    _limit_sessions(account, request, ingress)
     issued = webchat_tokens.issue(
-        account,
-        now=ingress.clock(),
-        ttl_s=ingress.settings.webchat_token_ttl_s,
-        visitor_id=session.visitor_id,
-        name=session.name,
+        account, now=ingress.clock(), ttl_s=ingress.settings.webchat_token_ttl_s, name=session.name
     )
     metrics.ingress_requests.labels(CHANNEL, "session").inc()
     log.info(
@@ -209,44 +141,71 @@ def start_session(request: WebRequest, ingress: Ingress) -> WebResponse:
             "conversation_id": issued.claims.conversation_id,
         },
     )
-    body = {
+    return json_response(201, _session_body(issued), cors)
+
+
+def resume_session(request: WebRequest, ingress: Ingress) -> WebResponse:
+    """A new token for the visitor and conversation of a token that is still valid."""
+    claims, cors = access.visitor(request, ingress)
+    account = accounts(ingress.tenants)[claims.site_key]
+    _limit_sessions(account, request, ingress)
+    issued = webchat_tokens.issue(
+        account,
+        now=ingress.clock(),
+        ttl_s=ingress.settings.webchat_token_ttl_s,
+        visitor_id=claims.visitor_id,
+        name=claims.name,
+        conversation_id=claims.conversation_id,
+    )
+    metrics.ingress_requests.labels(CHANNEL, "session_resumed").inc()
+    return json_response(200, _session_body(issued), cors)
+
+
+def _session_body(issued: IssuedToken) -> dict[str, str]:
+    return {
         "token": issued.token,
         "conversation_id": issued.claims.conversation_id,
         "visitor_id": issued.claims.visitor_id,
         "expires_at": issued.expires_at_rfc3339,
     }
-    return json_response(201, body, cors)
+
+
+def _limit_sessions(account: WebchatAccount, request: WebRequest, ingress: Ingress) -> None:
+    if ingress.session_limiter is not None:
+        # Anyone may ask for a session: without this, one script could mint sessions (and so
+        # per-user message budgets) without end.
+        decision = ingress.session_limiter.check(account.site_key, CHANNEL, request.client)
+        _refuse_over_limit(decision, "new sessions")
 
 
 def post_message(request: WebRequest, ingress: Ingress) -> WebResponse:
     # The token is checked before the body is read: an anonymous caller learns nothing more.
     now = ingress.clock()
-    token = webchat_tokens.bearer_token(request.header("Authorization"))
-    visitor = webchat_tokens.verify(token, ingress.tenants, now=now)
-    cors = cors_headers(request.header("Origin"), accounts(ingress.tenants)[visitor.site_key])
+    claims, cors = access.visitor(request, ingress)
     document = parse_json_object(request.body)
     with shape_errors_as_400():
         message = parse_message(document)
-    report = ingress.publish(CHANNEL, [to_inbound(message, visitor, now)], ttl_s=DEDUPE_WINDOW_S)
+    if ingress.message_limiter is not None:
+        decision = ingress.message_limiter.check(
+            access.conversation_key_of(claims), claims.site_key, request.client
+        )
+        _refuse_over_limit(decision, "messages")
+    report = ingress.publish(CHANNEL, [to_inbound(message, claims, now)], ttl_s=DEDUPE_WINDOW_S)
     metrics.ingress_requests.labels(CHANNEL, report.outcome).inc()
     body = {
         "status": "accepted",
         "message_id": message.client_message_id,
-        "conversation_id": visitor.conversation_id,
+        "conversation_id": claims.conversation_id,
         "duplicate": report.duplicates > 0,
     }
     return json_response(202, body, cors)
 
 
-def _some_site_accepts(origin: str, tenants: TenantDirectory) -> bool:
-    sites = accounts(tenants).values()
-    return any(not a.allowed_origins or _listed(origin, a.allowed_origins) for a in sites)
-
-
-def _listed(origin: str, allowed: tuple[str, ...]) -> bool:
-    # Browsers send a serialised origin (lower-case scheme and host, no path); configured
-    # entries may carry a trailing slash or capitals, which would otherwise never match.
-    return origin.lower() in {entry.rstrip("/").lower() for entry in allowed}
+def _refuse_over_limit(decision: Decision, what: str) -> None:
+    if not decision.allowed:
+        raise RateLimited(
+            f"too many {what} ({decision.scope} limit)", retry_after_s=decision.retry_after_s
+        )
 
 
 def _client_id(document: dict[str, Any], key: str) -> str:
@@ -311,7 +270,3 @@ def _is_https_url(url: str) -> bool:
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return False
     return parts.scheme == "https" and bool(parts.hostname)
-
-
-def accounts(tenants: TenantDirectory) -> Mapping[str, WebchatAccount]:
-    return tenants.of(CHANNEL)

@@ -93,17 +93,6 @@ def issue(
     return IssuedToken(token=token, claims=claims)
 
 
-def bearer_token(authorization: str | None) -> str:
-    """The token in an ``Authorization: Bearer <token>`` header (RFC 6750 §2.1)."""
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized(
-            "an Authorization: Bearer <token> header is required", code="missing_token"
-        )
-    return token
-
-
 def verify(token: str, tenants: TenantDirectory, *, now: float) -> VisitorClaims:
     """The claims of a token signed by its own site's secret and not yet expired.
 

@@ -21,6 +21,7 @@ from shared import metrics
 from shared.channels._payload import (
     allow,
     constant_time_equal,
+    coordinate,
     field,
     hmac_sha256_hex,
     optional,
@@ -30,7 +31,7 @@ from shared.channels._payload import (
     typed,
     unix_field,
 )
-from shared.channels._webhook import publish, signed_by
+from shared.channels._webhook import candidates, items, publish, signed_by
 from shared.channels.whatsapp.account import WhatsAppAccount
 from shared.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from shared.ingress import Ingress
@@ -183,8 +184,8 @@ def _message(
     if raw_type == "location":
         loc = field(message, "location", path, dict)
         location = Location(
-            latitude=float(field(loc, "latitude", where, (int, float))),
-            longitude=float(field(loc, "longitude", where, (int, float))),
+            latitude=coordinate(loc, "latitude", where, 90),
+            longitude=coordinate(loc, "longitude", where, 180),
             name=optional(loc, "name", str, where),
             address=optional(loc, "address", str, where),
         )
@@ -271,12 +272,26 @@ def handle(request: WebRequest, ingress: Ingress) -> WebResponse:
         challenge = verify_handshake(request.query, ingress.tenants)
         metrics.ingress_requests.labels(CHANNEL, "handshake").inc()
         return WebResponse(200, challenge)
-    secrets = {a.app_secret for a in accounts(ingress.tenants).values()}
+    secrets = candidates(
+        request.body, named_accounts, accounts(ingress.tenants), lambda a: a.app_secret
+    )
     app_secret = verify_signature(request.body, request.header(SIGNATURE_HEADER), secrets)
     document = parse_json_object(request.body)
     with shape_errors_as_400():
         items = parse(document, ingress.tenants, app_secret)
     return publish(ingress, CHANNEL, items, ttl_s=RETRY_WINDOW_S)
+
+
+def named_accounts(document: Any) -> list[object]:
+    """The phone number ids an (unverified) webhook names: ``entry[].changes[].value.metadata``."""
+    found: list[object] = []
+    for entry in items(document, "entry"):
+        for change in items(entry, "changes"):
+            value = change.get("value") if isinstance(change, dict) else None
+            metadata = value.get("metadata") if isinstance(value, dict) else None
+            if isinstance(metadata, dict) and isinstance(metadata.get("phone_number_id"), str):
+                found.append(metadata["phone_number_id"])
+    return found
 
 
 def accounts(tenants: TenantDirectory) -> Mapping[str, WhatsAppAccount]:

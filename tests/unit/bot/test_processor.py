@@ -13,7 +13,7 @@ from shared.bot.ports import EngineReply, ReplyPart, Verdict
 from shared.bot.processor import MessageProcessor
 from shared.clock import frozen
 from shared.errors import BadRequest, DependencyUnavailable
-from shared.models import InboundMessage, MediaRef, MessageKind
+from shared.models import InboundMessage, MediaRef, MessageKind, Sender
 from shared.settings import Settings
 from tests.builders import inbound_message
 from tests.unit.bot.fakes import (
@@ -186,9 +186,12 @@ def test_a_conversation_with_a_human_gets_no_bot_reply() -> None:
     event = received()
 
     assert bot.handle(event) == "handoff"
-    processing = bot.messages.inbound(event["id"])["processing"]
+    stored = bot.messages.inbound(event["id"])
+    processing = stored["processing"]
     assert processing["state"] == "skipped" and processing["reason"] == "handoff"
-    assert bot.published() == [] and bot.engine.calls == [] and bot.hub.screened == []
+    assert bot.published() == [] and bot.engine.calls == []
+    # The agent reads it: screened, then stored.
+    assert bot.hub.screened == ["hello"] and stored["text"] == "hello"
 
 
 def test_a_closed_conversation_is_reopened_by_the_user_writing_again() -> None:
@@ -318,3 +321,70 @@ def test_a_tenant_attribute_that_disagrees_with_the_data_is_poison() -> None:
     with pytest.raises(BadRequest) as raised:
         Bot().handle(event)
     assert raised.value.code == "tenant_mismatch"
+
+
+# --- what is stored of a message, and when ---------------------------------------------------
+
+
+def test_nothing_of_the_content_is_stored_before_it_is_screened() -> None:
+    bot = Bot()
+    bot.hub.down = True
+    sent = message(
+        "call me on +1 555 0100",
+        sender=Sender(id="15551234", name="Ada Lovelace"),
+        raw={"message_id": 7, "contacts": [{"phone": "+1 555 0100"}]},
+    )
+    event = received(sent)
+
+    with pytest.raises(DependencyUnavailable):
+        bot.handle(event)
+    stored = bot.messages.inbound(event["id"])
+    assert stored["processing"]["content"] == "withheld"
+    assert stored["text"] is None and stored["sender"]["name"] is None
+    assert stored["raw"] == {"message_id": 7}
+    assert "555 0100" not in repr(stored)
+
+    bot.hub.down = False
+    assert bot.handle(event) == "replied"
+    stored = bot.messages.inbound(event["id"])
+    assert stored["processing"]["content"] == "screened"
+    assert stored["text"] == "call me on +1 555 0100"
+    assert stored["raw"]["contacts"] == [{"phone": "+1 555 0100"}]
+
+
+def test_a_redaction_also_drops_platform_fields_and_the_display_name() -> None:
+    bot = Bot(hub=ScriptedHub(Verdict.REDACT, text="call me on [phone]"))
+    sent = message(
+        "call me on +1 555 0100",
+        sender=Sender(id="15551234", name="Ada Lovelace"),
+        raw={"message_id": 7, "contacts": [{"phone": "+1 555 0100"}]},
+    )
+    event = received(sent)
+
+    assert bot.handle(event) == "replied"
+    stored = bot.messages.inbound(event["id"])
+    assert stored["text"] == "call me on [phone]"
+    assert stored["raw"] == {"message_id": 7} and stored["sender"]["name"] is None
+    assert "555 0100" not in repr(stored)
+
+
+def test_a_rate_limited_message_is_never_screened_nor_its_content_stored() -> None:
+    bot = Bot()
+    bot.limiter.user_limit = 1
+    bot.handle(received(message(platform_id="wamid.1")))
+    limited = received(message("my email is ada@example.com", platform_id="wamid.2"))
+
+    assert bot.handle(limited) == "rate_limited"
+    stored = bot.messages.inbound(limited["id"])
+    assert stored["text"] is None and "example.com" not in repr(stored)
+    assert bot.hub.screened == ["hello"]
+
+
+def test_a_blocked_message_keeps_its_verdict_only() -> None:
+    bot = Bot(hub=ScriptedHub(Verdict.BLOCK))
+    event = received(message("something forbidden"))
+
+    assert bot.handle(event) == "blocked"
+    stored = bot.messages.inbound(event["id"])
+    assert stored["processing"]["screening"]["verdict"] == "block"
+    assert stored["text"] is None and "forbidden" not in repr(stored)

@@ -140,9 +140,17 @@ def test_safety_net_leaves_other_failures_alone() -> None:
         b'{"lat": -Infinity}',
         b'{"n": ' + b"1" * 5000 + b"}",  # past Python's int-from-string digit limit
         b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # deeper than the parser recurses
+        # A lone UTF-16 surrogate is no Unicode text: it could not even be encoded for Kafka.
+        b'{"text": "\\ud800"}',
+        b'{"name": "x\\udfff"}',
+        b'{"\\ud83d": 1}',
     ],
 )
 def test_parse_json_object_refuses_what_is_not_json_as_a_400(body: bytes) -> None:
     with pytest.raises(BadRequest) as info:
         parse_json_object(body)
     assert info.value.code == "malformed_json"
+
+
+def test_a_surrogate_pair_is_one_character_and_fine() -> None:
+    assert parse_json_object(b'{"text": "\\ud83d\\ude00"}') == {"text": "\U0001f600"}

@@ -86,13 +86,13 @@ def test_parse_private_text(acme: TelegramAccount) -> None:
     assert message.channel == "telegram"
     assert message.account_id == "7000000001"
     assert message.chat_id == "123456789"
-    assert message.platform_message_id == "815400001"
+    assert message.platform_message_id == "7000000001/123456789/1201"
     assert message.sender == ADA
     assert message.kind is MessageKind.TEXT
     assert message.text == "Hi, is my order on its way?"
     assert message.timestamp == "2025-06-08T20:59:43Z"
     assert message.raw_type == "message.text"
-    assert message.raw == {"message_id": 1201, "chat_type": "private"}
+    assert message.raw == {"message_id": 1201, "chat_type": "private", "update_id": 815400001}
     assert (message.reply_to, message.thread_id, message.edited) == (None, None, False)
     assert message.conversation_key == "acme:telegram:7000000001/123456789"
 
@@ -103,7 +103,7 @@ def test_parse_group_topic_message(acme: TelegramAccount) -> None:
     assert message.sender == Sender(id="234567890", name="Grace")
     assert message.thread_id == "42"
     assert message.text == "/help@acme_support_bot billing"
-    assert message.raw == {"message_id": 5877, "chat_type": "supergroup"}
+    assert message.raw == {"message_id": 5877, "chat_type": "supergroup", "update_id": 815400002}
 
 
 def test_parse_photo_keeps_the_largest_size(acme: TelegramAccount) -> None:
@@ -196,7 +196,8 @@ def test_parse_edited_message_is_dated_by_the_edit(acme: TelegramAccount) -> Non
     assert message.raw_type == "edited_message.text"
     assert message.text == "Hi, is my order #4411 on its way?"
     assert message.timestamp == "2025-06-08T21:08:20Z"
-    assert message.platform_message_id == "815400009"  # its own update, not the original's
+    # Its own key (the edit time), not the original message's.
+    assert message.platform_message_id == "7000000001/123456789/1201/edit/1749416900"
     assert message.raw["message_id"] == 1201
 
 
@@ -212,7 +213,11 @@ def test_parse_callback_query(acme: TelegramAccount) -> None:
     assert message.text == "rate:5"
     assert message.reply_to == "1210"
     assert message.timestamp == "2025-06-08T21:10:00.500000Z"  # no date of its own
-    assert message.raw == {"callback_query_id": "4382bfdwdsb323b2d9", "chat_type": "private"}
+    assert message.raw == {
+        "callback_query_id": "4382bfdwdsb323b2d9",
+        "chat_type": "private",
+        "update_id": 815400010,
+    }
 
 
 def test_callback_query_from_inline_mode_is_ignored(acme: TelegramAccount) -> None:
@@ -226,7 +231,7 @@ def test_parse_reply(acme: TelegramAccount) -> None:
     message = parse_one("reply.json", acme)
     assert message.reply_to == "1209"
     assert message.text == "The one on file, please"
-    assert message.raw == {"message_id": 1211, "chat_type": "private"}
+    assert message.raw == {"message_id": 1211, "chat_type": "private", "update_id": 815400011}
 
 
 def test_parse_channel_post_is_authored_by_the_channel(acme: TelegramAccount) -> None:
@@ -255,6 +260,7 @@ def test_unsupported_content_is_kept_raw(acme: TelegramAccount) -> None:
         "message_id": 1212,
         "chat_type": "private",
         "dice": {"emoji": "🎲", "value": 4},
+        "update_id": 815400016,
     }
 
 
@@ -455,15 +461,16 @@ def test_handle_publishes_one_event(ingress: Ingress, producer: RecordingProduce
     assert event["source"] == "/chat-service/channels/telegram/7000000001"
 
 
-def test_handle_dedupes_on_update_id(
+def test_handle_dedupes_on_the_message(
     ingress: Ingress, producer: RecordingProducer, dedupe: MemoryDedupe
 ) -> None:
     body = body_of("text_private.json")
     bodies = [telegram.handle(request(body), ingress).body for _ in range(3)]
     assert bodies[1:] == [{"status": "ok", "published": 0, "duplicates": 1}] * 2
     assert len(producer.published) == 1
-    # Keyed on the bot and update_id, kept as long as Telegram may redeliver (24 h).
-    assert dedupe.marked == {"dedupe:telegram:acme:7000000001:815400001": 24 * 3600}
+    # Keyed on the bot, chat and message, kept as long as Telegram may redeliver (24 h).
+    key = "dedupe:{telegram:acme:7000000001}:7000000001/123456789/1201"
+    assert dedupe.marked == {key: 24 * 3600}
 
 
 @pytest.mark.parametrize("name", ["poll.json", "my_chat_member.json", "from_bot.json"])
@@ -543,3 +550,35 @@ def test_handle_answers_a_wrongly_typed_field_with_400(
 def test_secret_is_checked_before_the_body_is_parsed(ingress: Ingress) -> None:
     with pytest.raises(Unauthorized):
         telegram.handle(request(b"{not json", secret="nope"), ingress)
+
+
+# --- what a message is keyed on ------------------------------------------------------------
+
+
+def test_messages_are_keyed_on_bot_chat_and_message_not_update_id(
+    acme: TelegramAccount, tenants: TenantDirectory
+) -> None:
+    # After a week without updates Telegram picks a random next update_id: a reused one must
+    # not make a new message look like one already seen.
+    first = payload("telegram", "text_private.json")
+    second = replaced(first, ("message", "message_id"), 99)  # same update_id, another message
+    [one] = telegram.parse(first, acme, received_at=RECEIVED_AT)
+    [two] = telegram.parse(second, acme, received_at=RECEIVED_AT)
+    assert one.platform_message_id != two.platform_message_id
+    chat, message_id = one.chat_id, first["message"]["message_id"]
+    assert one.platform_message_id == f"7000000001/{chat}/{message_id}"
+    assert one.raw["update_id"] == first["update_id"]
+    # Two bots of one tenant talking with the same user see the same chat and message ids.
+    other_bot = tenants.of("telegram")["7000000002"]
+    [three] = telegram.parse(first, other_bot, received_at=RECEIVED_AT)
+    assert three.platform_message_id != one.platform_message_id
+
+
+def test_an_edit_and_a_button_press_have_keys_of_their_own(acme: TelegramAccount) -> None:
+    edit = parse_one("edited_message.json", acme)
+    assert (
+        edit.platform_message_id.startswith("7000000001/") and "/edit/" in edit.platform_message_id
+    )
+    press = parse_one("callback_query.json", acme)
+    query_id = payload("telegram", "callback_query.json")["callback_query"]["id"]
+    assert press.platform_message_id == f"7000000001/callback/{query_id}"

@@ -8,12 +8,14 @@ from typing import Any
 import pytest
 
 from shared.channels import webchat
+from shared.channels.webchat import cors
 from shared.channels.webchat import tokens as webchat_tokens
 from shared.clock import frozen
 from shared.errors import BadRequest, ChatServiceError, Forbidden, Unauthorized
 from shared.events import MESSAGE_RECEIVED
 from shared.ingress import Ingress
 from shared.models import Channel, MediaRef, MessageKind, Sender
+from shared.ratelimit import Decision, Scope
 from shared.settings import Settings
 from shared.tenants import TenantDirectory
 from shared.web import WebRequest, WebResponse, error_response
@@ -22,6 +24,11 @@ from tests.unit.fakes import MemoryDedupe, RecordingProducer
 
 NOW = 1_750_000_000  # 2025-06-15T15:06:40Z
 ACME_ORIGIN = "https://acme.example"
+ALLOWED = {
+    "Access-Control-Allow-Origin": ACME_ORIGIN,
+    "Access-Control-Expose-Headers": "Retry-After",
+    "Vary": "Origin",
+}
 
 
 class Clock:
@@ -85,12 +92,50 @@ def test_session_issues_a_token_for_a_new_conversation(ingress: Ingress) -> None
     assert response.status == 201
     body = response.body
     assert set(body) == {"token", "conversation_id", "visitor_id", "expires_at"}
-    assert body["visitor_id"] == "visitor-7f3a"
-    assert len(body["conversation_id"]) == 32
+    assert len(body["visitor_id"]) == len(body["conversation_id"]) == 32  # both the server's
     assert body["expires_at"] == "2025-06-15T15:36:40Z"  # NOW + webchat_token_ttl_s
     claims = webchat_tokens.verify(body["token"], ingress.tenants, now=NOW)
     assert (claims.conversation_id, claims.name) == (body["conversation_id"], "Ada Lovelace")
     assert response.headers == {}  # no Origin: not a browser, no CORS headers
+
+
+def test_a_client_chosen_visitor_id_is_refused(ingress: Ingress) -> None:
+    # Whoever could choose the id could speak as another visitor, or mint user budgets.
+    response = respond(post("/sessions", {"site_key": "site-acme", "visitor_id": "v-1"}), ingress)
+
+    assert (response.status, response.body["error"]) == (400, "invalid_field")
+    assert "/sessions/resume" in response.body["message"]
+
+
+def test_resume_keeps_the_visitor_and_the_conversation(ingress: Ingress, clock: Clock) -> None:
+    session = start(ingress, name="Ada")
+    clock.at = NOW + 600
+
+    response = respond(
+        post("/sessions/resume", b"", Authorization=f"Bearer {session['token']}"), ingress
+    )
+
+    assert response.status == 200
+    resumed = response.body
+    assert (resumed["visitor_id"], resumed["conversation_id"]) == (
+        session["visitor_id"],
+        session["conversation_id"],
+    )
+    assert resumed["token"] != session["token"]
+    assert resumed["expires_at"] == "2025-06-15T15:46:40Z"  # 600 s later than the first
+    claims = webchat_tokens.verify(resumed["token"], ingress.tenants, now=NOW + 600)
+    assert claims.name == "Ada"
+
+
+def test_resume_needs_a_token_that_has_not_expired(ingress: Ingress, clock: Clock) -> None:
+    token = start(ingress)["token"]
+    clock.at = NOW + Settings().webchat_token_ttl_s
+
+    expired = respond(post("/sessions/resume", b"", Authorization=f"Bearer {token}"), ingress)
+    anonymous = respond(post("/sessions/resume", b""), ingress)
+
+    assert (expired.status, expired.body["error"]) == (401, "token_expired")
+    assert (anonymous.status, anonymous.body["error"]) == (401, "missing_token")
 
 
 def test_message_becomes_one_inbound_event(ingress: Ingress, producer: RecordingProducer) -> None:
@@ -120,6 +165,39 @@ def test_message_becomes_one_inbound_event(ingress: Ingress, producer: Recording
     assert data["sender"] == {"id": session["visitor_id"], "name": "Ada", "is_bot": False}
     assert data["platform_message_id"] == f"{data['chat_id']}/msg-01J8Z3Q4W5"
     assert data["raw"] == {"client_message_id": "msg-01J8Z3Q4W5"}
+
+
+class RefusingLimiter:
+    """Refuses every message after the first ``allowed``; records what it was asked."""
+
+    def __init__(self, allowed: int) -> None:
+        self.allowed = allowed
+        self.asked: list[tuple[str, str, str]] = []
+
+    def check(self, conversation_key: str, site_key: str, client: str) -> Decision:
+        self.asked.append((conversation_key, site_key, client))
+        if len(self.asked) <= self.allowed:
+            return Decision(allowed=True)
+        return Decision(allowed=False, scope=Scope.CLIENT, retry_after_s=17)
+
+
+def test_messages_over_the_limit_are_a_429_with_retry_after(
+    ingress: Ingress, producer: RecordingProducer
+) -> None:
+    limiter = RefusingLimiter(allowed=1)
+    ingress.message_limiter = limiter
+    session = start(ingress)
+
+    first = send(ingress, session["token"], {"client_message_id": "m1", "text": "hi"})
+    second = send(ingress, session["token"], {"client_message_id": "m2", "text": "hi"})
+
+    assert first.status == 202
+    assert (second.status, second.body["error"]) == (429, "rate_limited")
+    assert second.headers["Retry-After"] == "17"
+    assert "client limit" in second.body["message"]
+    assert len(producer.published) == 1
+    key = f"acme:webchat:site-acme/{session['conversation_id']}"
+    assert limiter.asked[0] == (key, "site-acme", "")
 
 
 def test_resent_message_is_answered_as_duplicate(
@@ -207,7 +285,7 @@ def test_unknown_site_key(ingress: Ingress) -> None:
 def test_origin_is_checked_on_both_routes(ingress: Ingress, producer: RecordingProducer) -> None:
     good = respond(post("/sessions", {"site_key": "site-acme"}, Origin=ACME_ORIGIN), ingress)
     assert good.status == 201
-    assert good.headers == {"Access-Control-Allow-Origin": ACME_ORIGIN, "Vary": "Origin"}
+    assert good.headers == ALLOWED
     bad = respond(
         post("/sessions", {"site_key": "site-acme"}, Origin="https://evil.example"), ingress
     )
@@ -224,26 +302,20 @@ def test_origin_is_checked_on_both_routes(ingress: Ingress, producer: RecordingP
 
 def test_cors_headers(tenants: TenantDirectory) -> None:
     acme, globex = tenants.of("webchat")["site-acme"], tenants.of("webchat")["site-globex"]
-    assert webchat.inbound.cors_headers(None, acme) == {}
-    assert (
-        webchat.inbound.cors_headers(ACME_ORIGIN, acme)["Access-Control-Allow-Origin"]
-        == ACME_ORIGIN
-    )
+    assert cors.cors_headers(None, acme) == {}
+    assert cors.cors_headers(ACME_ORIGIN, acme) == ALLOWED
     # No allowed_origins configured: the site accepts any origin.
-    assert webchat.inbound.cors_headers("https://x.example", globex)[
-        "Access-Control-Allow-Origin"
-    ] == ("https://x.example")
+    assert cors.cors_headers("https://x.example", globex)["Access-Control-Allow-Origin"] == (
+        "https://x.example"
+    )
     for origin in ("https://acme.example.evil.com", "http://acme.example", "null", ""):
         with pytest.raises(Forbidden):
-            webchat.inbound.cors_headers(origin, acme)
+            cors.cors_headers(origin, acme)
 
 
 def test_errors_are_readable_by_an_accepted_origin(tenants: TenantDirectory) -> None:
     expired = Unauthorized("token has expired", code="token_expired")
-    assert webchat.error_cors_headers(expired, ACME_ORIGIN, tenants) == {
-        "Access-Control-Allow-Origin": ACME_ORIGIN,
-        "Vary": "Origin",
-    }
+    assert webchat.error_cors_headers(expired, ACME_ORIGIN, tenants) == ALLOWED
     assert webchat.error_cors_headers(expired, None, tenants) == {}
     refused = Forbidden("no", code="origin_not_allowed")
     assert webchat.error_cors_headers(refused, ACME_ORIGIN, tenants) == {}
@@ -269,20 +341,32 @@ def test_configured_origins_are_normalised() -> None:
         }
     )
     account = directory.of("webchat")["s"]
-    assert webchat.inbound.cors_headers("https://a.example", account)
+    assert cors.cors_headers("https://a.example", account)
     with pytest.raises(Forbidden) as info:
-        webchat.inbound.preflight("https://b.example", directory)
+        cors.preflight("https://b.example", directory, ("POST",))
     assert info.value.code == "origin_not_allowed"
 
 
-@pytest.mark.parametrize("path", ["/sessions", "/messages"])
-def test_preflight(ingress: Ingress, path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        ("/sessions", "POST"),
+        ("/sessions/resume", "POST"),
+        ("/messages", "GET, POST"),
+        ("/stream", "GET"),
+    ],
+)
+def test_preflight(ingress: Ingress, path: str, methods: str) -> None:
     request = WebRequest("OPTIONS", path, {"Origin": ACME_ORIGIN}, b"")
     response = respond(request, ingress)
     assert response.status == 204
     assert response.headers["Access-Control-Allow-Origin"] == ACME_ORIGIN
-    assert response.headers["Access-Control-Allow-Methods"] == "POST"
-    assert response.headers["Access-Control-Allow-Headers"] == "Authorization, Content-Type"
+    assert response.headers["Access-Control-Allow-Methods"] == methods
+    assert response.headers["Allow"] == f"{methods}, OPTIONS"
+    assert (
+        response.headers["Access-Control-Allow-Headers"]
+        == "Authorization, Content-Type, Last-Event-ID"
+    )
     assert (
         "Access-Control-Allow-Origin"
         not in respond(WebRequest("OPTIONS", path, {}, b""), ingress).headers
@@ -292,9 +376,12 @@ def test_preflight(ingress: Ingress, path: str) -> None:
 def test_routes_and_methods(ingress: Ingress) -> None:
     assert respond(WebRequest("GET", "/sessions", {}, b""), ingress).status == 405
     response = respond(WebRequest("PUT", "/messages", {}, b""), ingress)
-    assert (response.status, response.headers["Allow"]) == (405, "POST, OPTIONS")
-    assert respond(post("/", {}), ingress).status == 404
+    assert (response.status, response.headers["Allow"]) == (405, "GET, POST, OPTIONS")
+    response = respond(post("/", {}), ingress)
+    assert (response.status, response.headers["Allow"]) == (405, "GET, HEAD")
+    assert respond(WebRequest("OPTIONS", "/widget.js", {}, b""), ingress).status == 405
     assert respond(post("/replies", {}), ingress).status == 404
+    assert respond(WebRequest("GET", "/sessions/other", {}, b""), ingress).status == 404
 
 
 IMAGE = {"type": "image", "url": "https://a.example/b.jpg"}
@@ -390,6 +477,8 @@ def test_parse_message_accepts_the_limits() -> None:
         ({}, "missing_field", "site_key"),
         ({"site_key": 1}, "invalid_field", "site_key"),
         ({"site_key": "s", "visitor_id": "a b"}, "invalid_field", "visitor_id"),
+        ({"site_key": "s", "visitor_id": "visitor-1"}, "invalid_field", "visitor_id"),
+        ({"site_key": "s", "visitor_id": None}, "invalid_field", "visitor_id"),
         ({"site_key": "s", "name": ""}, "invalid_field", "name"),
         ({"site_key": "s", "name": "n" * 129}, "invalid_field", "name"),
         ({"site_key": ["site-acme"]}, "invalid_field", "site_key"),

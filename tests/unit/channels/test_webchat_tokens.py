@@ -13,6 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from shared.auth import bearer_token
 from shared.channels.webchat import tokens as webchat_tokens
 from shared.errors import Unauthorized
 from shared.tenants import TenantDirectory
@@ -192,11 +193,11 @@ def test_garbage_is_an_invalid_token(tenants: TenantDirectory, garbage: str) -> 
     [("Bearer abc.def.ghi", "abc.def.ghi"), ("bearer  tok ", "tok"), ("BEARER x", "x")],
 )
 def test_bearer_token(header: str, expected: str) -> None:
-    assert webchat_tokens.bearer_token(header) == expected
+    assert bearer_token(header) == expected
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer   ", "Basic dXNlcjpwYXNz", "tok"])
 def test_missing_bearer_token(header: str | None) -> None:
     with pytest.raises(Unauthorized) as info:
-        webchat_tokens.bearer_token(header)
+        bearer_token(header)
     assert info.value.code == "missing_token"

@@ -340,6 +340,24 @@ def test_wrongly_typed_fields_are_named(
     assert info.value.message.endswith("has the wrong type")
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("latitude", 10**400), ("latitude", 91), ("longitude", -180.5), ("longitude", -(10**400))],
+    ids=["huge latitude", "latitude over 90", "longitude under -180", "huge longitude"],
+)
+def test_coordinates_out_of_range_are_a_bad_request(
+    tenants: TenantDirectory, key: str, value: object
+) -> None:
+    # JSON numbers have no size limit: float() of a 400-digit one raises OverflowError.
+    document = replaced(
+        payload("whatsapp", "all_message_types.json"), (*MSG, 6, "location", key), value
+    )
+    with pytest.raises(BadRequest) as info:
+        whatsapp.parse(document, tenants, ACME)
+    assert info.value.code == "invalid_field"
+    assert f"location.{key}" in info.value.message
+
+
 def test_absent_optional_fields_are_fine(tenants: TenantDirectory) -> None:
     document = payload("whatsapp", "all_message_types.json")
     value = document["entry"][0]["changes"][0]["value"]

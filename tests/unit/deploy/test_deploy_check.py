@@ -60,7 +60,7 @@ def test_cli_exit_codes(capsys: pytest.CaptureFixture[str], schemas: Schemas) ->
     printed = capsys.readouterr().out
     assert (
         "knative/base/services/webchat.yaml: Service webchat: "
-        "spec.template.spec.containerConcurrency: 8 ≠ WORKERS x THREADS = 1 x 4 = 4"
+        "spec.template.spec.containerConcurrency: 32 ≠ WORKERS x THREADS = 1 x 4 = 4"
     ) in printed
     assert deploy.main(["expect-broken", str(broken)]) == 0
     # A valid overlay is not a broken fixture: expect-broken refuses it.

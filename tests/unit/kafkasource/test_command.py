@@ -13,7 +13,7 @@ from shared.kafkasource.__main__ import _sink_arg, _sinks_file, main
 def test_check_prints_what_the_manifests_say(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--check"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 4
+    assert len(lines) == 5  # one line per KafkaSource
     assert lines[0].startswith("message-processor: chatbot.platform.messages.inbound")
     assert "dead letters → chatbot.platform.dlq.message-processor" in lines[0]
 

@@ -17,7 +17,13 @@ from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 MANIFESTS = ROOT / "kafka-sources"
-HANDLERS = {"message-processor", "outbound-dispatcher", "status-tracker", "audit-logger"}
+HANDLERS = {
+    "message-processor",
+    "outbound-dispatcher",
+    "status-tracker",
+    "audit-logger",
+    "analytics-sink",
+}
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +70,11 @@ def test_topics_are_the_settings_topics(sources: dict[str, KafkaSource]) -> None
     assert sources["status-tracker"].topics == (settings.status_topic,)
     every = {settings.inbound_topic, settings.outbound_topic, settings.status_topic}
     assert set(sources["audit-logger"].topics) == every | {settings.audit_topic}
+    assert sources["analytics-sink"].topics == (
+        settings.inbound_topic,
+        settings.outbound_topic,
+        settings.status_topic,
+    )
 
 
 def test_every_handler_has_its_own_dead_letter_topic(sources: dict[str, KafkaSource]) -> None:

@@ -136,6 +136,9 @@ def test_every_panel_has_a_title_a_description_and_a_datasource(
     assert panel.get("datasource", {}).get("uid"), f"{panel['title']}: no datasource"
     if panel["type"] == "text":
         return
+    if panel["datasource"]["uid"] == "analytics":
+        check_sql_panel(panel)
+        return
     assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
     assert panel.get("targets"), f"{panel['title']}: no query"
     for target in panel["targets"]:
@@ -249,14 +252,34 @@ def test_every_series_of_shared_metrics_is_on_a_dashboard() -> None:
     assert set(support.FLASK_SERIES) <= used, "the request series of every function"
 
 
+def check_sql_panel(panel: dict[str, Any]) -> None:
+    """A PostgreSQL panel: the analytics datasource, a time filter, the tenant and channel
+    variables, and only views that the migrations create."""
+    assert panel["datasource"] == {"type": "grafana-postgresql-datasource", "uid": "analytics"}
+    views = set(re.findall(r"CREATE VIEW (\w+)", MIGRATIONS))
+    for target in panel["targets"]:
+        sql = target["rawSql"]
+        assert target["datasource"] == panel["datasource"]
+        assert "$__timeFilter(day)" in sql
+        assert "${tenant:sqlstring}" in sql and "${channel:sqlstring}" in sql
+        read = set(re.findall(r"FROM (\w+)", sql))
+        assert read and read <= views, f"{panel['title']}: {read - views} is no view"
+
+
+MIGRATIONS = "".join(
+    path.read_text(encoding="utf-8")
+    for path in sorted((support.ROOT / "shared" / "analytics" / "migrations").glob("*.sql"))
+)
+
+
 def test_business_has_the_analytics_row() -> None:
     panels = list(support.iter_panels(DASHBOARDS["business.json"]))
     rows = [panel for panel, _ in panels if panel.get("type") == "row"]
     assert rows[-1]["title"] == "Analytics (PostgreSQL)"
     in_row = [panel for panel, row in panels if row == rows[-1]["title"] and panel is not rows[-1]]
-    assert [panel["type"] for panel in in_row] == ["text"]
+    assert [panel["type"] for panel in in_row] == ["text"] + ["timeseries"] * 4
     assert "analytics sink" in in_row[0]["options"]["content"]
-    assert in_row[0]["datasource"]["uid"] == "analytics"
+    assert all(panel["datasource"]["uid"] == "analytics" for panel in in_row)
 
 
 # --- the helper the consistency test imports -------------------------------------------------

@@ -18,7 +18,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 STUB = ROOT / "tests" / "stubs" / "cluster.py"
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/main.py"))
-HANDLERS = {"message-processor", "outbound-dispatcher", "status-tracker", "audit-logger"}
+HANDLERS = {
+    "message-processor",
+    "outbound-dispatcher",
+    "status-tracker",
+    "audit-logger",
+    "analytics-sink",
+}
 
 
 class Endpoint:

@@ -238,10 +238,22 @@ def test_a_wrapped_record_replays_to_the_topic_knative_recorded() -> None:
     assert dlq.replay_topic(letter, SOURCES) == "chatbot.platform.messages.status"
 
 
-def test_a_source_without_a_topic_of_its_own_cannot_be_replayed() -> None:
+def test_a_source_without_a_topic_of_its_own_replays_to_its_event_types_topic() -> None:
+    for event_type, topic in (
+        (RECEIVED, INBOUND),
+        ("com.chatbot.message.status.v1", "chatbot.platform.messages.status"),
+    ):
+        letter = dead_letter(
+            "e1", topic="chatbot.platform.dlq.analytics-sink", source="analytics-sink",
+            event_type=event_type,
+        )  # fmt: skip
+        assert dlq.replay_topic(letter, SOURCES) == topic
+
+
+def test_a_source_without_a_topic_of_its_own_cannot_replay_a_foreign_type() -> None:
     audit = next(s for s in SOURCES if s.name == "audit-logger")
     shared_only = [*SOURCES, _with(audit, name="second-trail")]
-    letter = dead_letter("e1", topic=AUDIT_DLQ, source="audit-logger")
+    letter = dead_letter("e1", topic=AUDIT_DLQ, source="audit-logger", event_type="com.example.x")
     with pytest.raises(dlq.ReplayError, match="no unambiguous target"):
         dlq.replay_topic(letter, shared_only)
     with pytest.raises(dlq.ReplayError, match="no KafkaSource"):
