@@ -63,7 +63,17 @@ def _api_bases(pairs: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType({name: url.rstrip("/") for name, url in pairs.items()})
 
 
-@dataclass(frozen=True)
+def _without_credentials(url: str) -> str:
+    """``scheme://user:password@host…`` as ``scheme://***@host…``; anything else as it is."""
+    scheme, separator, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    _, at, host = authority.rpartition("@")
+    if not separator or not at:
+        return url
+    return f"{scheme}://***@{host}{slash}{path}"
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
     # Knative sets K_SERVICE to the Service's name (it is reserved: a manifest cannot set it).
     service_name: str = setting(
@@ -379,6 +389,21 @@ class Settings:
     def topics(self) -> tuple[str, ...]:
         """Every topic the functions produce to or consume from (not the dead-letter ones)."""
         return (self.inbound_topic, self.outbound_topic, self.status_topic, self.audit_topic)
+
+    def __repr__(self) -> str:
+        """Every setting, with secrets (and credentials inside URLs) masked: a settings object
+        may end up in a log line or a traceback."""
+        shown = []
+        for spec in specs():
+            value = getattr(self, spec.field)
+            if spec.secret and value:
+                value = "***"
+            elif isinstance(value, str):
+                value = _without_credentials(value)
+            elif isinstance(value, Mapping):
+                value = {k: _without_credentials(str(v)) for k, v in value.items()}
+            shown.append(f"{spec.field}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -125,11 +125,31 @@ def required(entry: Mapping[str, Any], key: str, where: str) -> str:
     return str(value)
 
 
-def secret(entry: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> Secret:
-    """A secret field as :class:`Secret`; an optional one missing is an empty secret."""
-    if optional and entry.get(key) in (None, ""):
+# A shared secret shorter than this is guessable: the platforms' own are 32 hex characters
+# (Meta app secrets, Slack signing secrets); the ones we choose (verify and secret tokens) are
+# held to the same floor.
+MIN_SECRET_CHARS = 16
+
+
+def secret(
+    entry: Mapping[str, Any],
+    key: str,
+    where: str,
+    *,
+    optional: bool = False,
+    min_chars: int = 1,
+) -> Secret:
+    """A secret field as :class:`Secret`; an optional one missing is an empty secret. One that
+    is present must be a string of ``min_chars`` or more (a missing token is a load error, not
+    the text "None" sent as a bearer token later)."""
+    value = entry.get(key)
+    if optional and value in (None, ""):
         return Secret("")
-    return Secret(required(entry, key, where))
+    if not isinstance(value, str) or not value:
+        raise TenantConfigError(f"{where}: {key} is required (a non-empty string)")
+    if len(value) < min_chars:
+        raise TenantConfigError(f"{where}: {key} needs {min_chars}+ characters")
+    return Secret(value)
 
 
 @per_process

@@ -21,7 +21,7 @@ TENANTS: dict[str, Any] = {
                 {
                     "phone_number_id": "106540352242922",
                     "app_secret": "wa-app-secret-acme",
-                    "verify_token": "wa-verify-acme",
+                    "verify_token": "wa-verify-acme-0123",
                     "access_token": "wa-access-acme",
                 }
             ],
@@ -34,7 +34,11 @@ TENANTS: dict[str, Any] = {
                 }
             ],
             "telegram": [
-                {"bot_id": "7000000001", "secret_token": "tg-secret-acme", "bot_token": "tg-acme"}
+                {
+                    "bot_id": "7000000001",
+                    "secret_token": "tg-secret-acme-0123",
+                    "bot_token": "tg-acme",
+                }
             ],
             "webchat": [
                 {
@@ -51,10 +55,23 @@ TENANTS: dict[str, Any] = {
                     "phone_number_id": "200000000000002",
                     "app_secret": "wa-app-secret-globex",
                     "verify_token": "wa-verify-globex",
+                    "access_token": "wa-access-globex",
                 }
             ],
-            "slack": [{"team_id": "T0002GLBX", "signing_secret": "slack-signing-globex"}],
-            "telegram": [{"bot_id": "7000000002", "secret_token": "tg-secret-globex"}],
+            "slack": [
+                {
+                    "team_id": "T0002GLBX",
+                    "signing_secret": "slack-signing-globex",
+                    "bot_token": "xoxb-globex",
+                }
+            ],
+            "telegram": [
+                {
+                    "bot_id": "7000000002",
+                    "secret_token": "tg-secret-globex",
+                    "bot_token": "tg-globex",
+                }
+            ],
             "webchat": [
                 {"site_key": "site-globex", "token_secret": "webchat-token-secret-globex-0123"}
             ],

@@ -85,7 +85,8 @@ def start(
 def _wait_started(server: servers.Server, sources: int, log_offset: int, timeout_s: float) -> None:
     """Until every source logged that it started; a dispatcher that exits is reported with
     its log (a broken manifest exits at once with the reason)."""
-    assert server.log_path is not None
+    if server.log_path is None:
+        raise servers.ServerError("the KafkaSource dispatcher has no log to watch")
     deadline = time.monotonic() + timeout_s
     while True:
         with open(server.log_path, "rb") as log:

@@ -156,7 +156,7 @@ def start(
     if metrics_dir is not None:
         extra["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir / name)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: S603 (the image's entry command)
             command.argv,
             cwd=root,
             env={**env, **command.env, **extra},

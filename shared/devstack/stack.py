@@ -192,7 +192,8 @@ class Stack:
             )
             return
         self.say("starting Prometheus (monitoring/prometheus rules) …")
-        assert self.dispatcher is not None
+        if self.dispatcher is None:
+            raise RuntimeError("Prometheus is started after the KafkaSource dispatcher")
         self.prometheus = prometheus.start(
             self.options.root,
             self.state_dir,

@@ -56,7 +56,7 @@ class Cluster:
         if self.dry_run and mutating:
             return ""
         try:
-            result = subprocess.run(
+            result = subprocess.run(  # noqa: S603 (kubectl/kn with the operator's arguments)
                 list(argv), input=stdin, capture_output=True, text=True, check=False
             )
         except FileNotFoundError as exc:

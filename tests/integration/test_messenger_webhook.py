@@ -86,7 +86,11 @@ def test_receipts_go_to_the_status_topic(
 
 def test_the_handshake_and_a_bad_signature(make_client: Callable[[str], FlaskClient]) -> None:
     client = make_client("messenger-webhook")
-    query = {"hub.mode": "subscribe", "hub.verify_token": "ms-verify-acme", "hub.challenge": "31"}
+    query = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": "ms-verify-acme-0123",
+        "hub.challenge": "31",
+    }
 
     assert client.get("/", query_string=query).data == b"31"
     refused = post(client, payload_bytes("messenger", "text.json"), secret="not-the-secret")

@@ -16,7 +16,7 @@ from tests.conftest import payload_bytes
 pytestmark = pytest.mark.integration
 
 ACME_PATH = "/webhook/7000000001"
-ACME_SECRET = "tg-secret-acme"
+ACME_SECRET = "tg-secret-acme-0123"
 
 
 def post(

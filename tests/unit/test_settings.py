@@ -66,3 +66,16 @@ def test_k_service_wins_over_service_name() -> None:
     assert Settings.from_env({"FALLBACK_ENABLED": "off"}).fallback_enabled is False
     with pytest.raises(ValueError, match="FALLBACK_ENABLED"):
         Settings.from_env({"FALLBACK_ENABLED": "maybe"})
+
+
+def test_secrets_and_credentials_never_show_in_a_settings_repr() -> None:
+    settings = Settings(
+        mongodb_uri="mongodb://chat:mongo-pw@mongodb-0:27017/?replicaSet=rs0",
+        redis_url="redis://:redis-pw@redis:6379/0",
+        api_jwt_secret="api-secret-" + "x" * 32,
+        channel_api_bases={"whatsapp": "https://user:base-pw@sandbox.example"},
+    )
+    shown = repr(settings)
+    for secret in ("mongo-pw", "redis-pw", "api-secret-", "base-pw"):
+        assert secret not in shown and secret not in str(settings)
+    assert "mongodb_uri='***'" in shown and "kafka_brokers=" in shown

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.tenants import Secret, secret
+from shared.tenants import MIN_SECRET_CHARS, Secret, secret
 
 # app_secret: the Meta app's App Secret (signs webhooks); verify_token: the one set for the
 # subscription handshake; page_access_token: the Page's token with pages_messaging (replies).
@@ -37,7 +37,7 @@ def load(tenant_id: str, entry: Mapping[str, Any]) -> MessengerAccount:
     return MessengerAccount(
         tenant_id,
         page,
-        secret(entry, "app_secret", where),
-        secret(entry, "verify_token", where),
-        secret(entry, "page_access_token", where, optional=True),
+        secret(entry, "app_secret", where, min_chars=MIN_SECRET_CHARS),
+        secret(entry, "verify_token", where, min_chars=MIN_SECRET_CHARS),
+        secret(entry, "page_access_token", where),
     )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.tenants import Secret, secret
+from shared.tenants import MIN_SECRET_CHARS, Secret, secret
 
 # signing_secret: the Slack app's (signs Events API requests); bot_token: the installation's
 # (sends replies); bot_user_id: the bot's own user, whose messages are ignored.
@@ -37,7 +37,7 @@ def load(tenant_id: str, entry: Mapping[str, Any]) -> SlackAccount:
     return SlackAccount(
         tenant_id,
         team,
-        secret(entry, "signing_secret", where),
-        secret(entry, "bot_token", where, optional=True),
+        secret(entry, "signing_secret", where, min_chars=MIN_SECRET_CHARS),
+        secret(entry, "bot_token", where),
         str(entry.get("bot_user_id", "")),
     )

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.tenants import Secret, TenantConfigError, secret
+from shared.tenants import MIN_SECRET_CHARS, Secret, TenantConfigError, secret
 
 # setWebhook accepts 1-256 characters of A-Z a-z 0-9 _ - (Bot API docs).
 SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -35,7 +35,7 @@ class TelegramAccount:
 def load(tenant_id: str, entry: Mapping[str, Any]) -> TelegramAccount:
     bot = str(entry["bot_id"])
     where = f"telegram {bot}"
-    token = secret(entry, "secret_token", where)
+    token = secret(entry, "secret_token", where, min_chars=MIN_SECRET_CHARS)
     if not SECRET_TOKEN.match(token.reveal()):
         raise TenantConfigError(f"{where}: secret_token has invalid characters")
-    return TelegramAccount(tenant_id, bot, token, secret(entry, "bot_token", where, optional=True))
+    return TelegramAccount(tenant_id, bot, token, secret(entry, "bot_token", where))

@@ -16,7 +16,7 @@ from shared.ingress import Ingress
 from shared.models import conversation_key
 from shared.web import WebRequest
 
-TOKEN_PARAMETER = "token"
+TOKEN_PARAMETER = "token"  # noqa: S105 (a query parameter name)
 
 
 def visitor(

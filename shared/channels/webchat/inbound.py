@@ -18,6 +18,7 @@ widget's files in :mod:`.static`, the routes in :mod:`.routes`, CORS in :mod:`.c
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from dataclasses import dataclass
@@ -250,8 +251,10 @@ def _attachment(item: Any, path: str) -> MediaRef:
             code="invalid_field",
         )
     url = field(item, "url", path)
-    if not _is_https_url(url):
-        raise BadRequest(f"field '{path}.url' must be an https URL", code="invalid_field")
+    if not _is_public_https_url(url):
+        raise BadRequest(
+            f"field '{path}.url' must be an https URL of a public host", code="invalid_field"
+        )
     return MediaRef(
         type=media_type,
         id=url,
@@ -261,12 +264,27 @@ def _attachment(item: Any, path: str) -> MediaRef:
     )
 
 
-def _is_https_url(url: str) -> bool:
-    # Only https: the URL comes from a browser and may later be fetched by our own services.
+# Names that never resolve to a public host (RFC 6761, RFC 6762, RFC 8375, cloud conventions).
+_PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".lan", ".intranet")
+
+
+def _is_public_https_url(url: str) -> bool:
+    """https, no credentials, a public host: the URL comes from an anonymous browser and may
+    later be fetched by our own services, so nothing may point inside a network (a loopback,
+    private or link-local address, a metadata service, a single-label or local name). Names
+    are not resolved here: whatever fetches a URL must still refuse private addresses."""
     if len(url) > MAX_URL_CHARS:
         return False
     try:
         parts = urlsplit(url)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = (parts.hostname or "").rstrip(".").lower()
+        port = parts.port  # a malformed port raises here
+    except ValueError:  # an unclosed IPv6 bracket, a port that is no number
         return False
-    return parts.scheme == "https" and bool(parts.hostname)
+    if parts.scheme != "https" or not host or parts.username or parts.password or port == 0:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        pass
+    return "." in host and host != "localhost" and not host.endswith(_PRIVATE_SUFFIXES)

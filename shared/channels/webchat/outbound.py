@@ -1,12 +1,13 @@
 """Replies to the web widget: our own channel, so there is no API to call.
 
-The outbound ``messages`` document *is* the delivery: the widget fetches replies from storage
-(by cursor), so a reply is delivered once it is stored. For a widget that is connected right
-now the reply is also published on Redis pub/sub, channel ``webchat:{tenant_id}:
-{conversation_id}``, as the JSON of :meth:`OutboundMessage.to_dict`; the webchat function's
-stream subscribes to it. Pub/sub is fire-and-forget and Redis is a cache, so a failed publish
-is logged and counted, never a failed delivery: the stored reply is still fetched on the next
-poll. A redelivered event may publish twice; the widget dedupes on ``message_id``.
+The outbound ``messages`` document holds the reply: the widget fetches replies from storage (by
+cursor) and its stream replays them from there after a reconnect. A widget that is connected
+right now gets the reply live from Redis pub/sub, channel ``webchat:{tenant_id}:
+{conversation_id}``, as the JSON of :meth:`OutboundMessage.to_dict`. The reply is marked sent
+once that publish was accepted by Redis (reaching no subscriber is fine: nobody is watching);
+a publish that failed is a 503, so the dispatcher retries, rather than a reply marked sent that
+an open widget never showed. A redelivered event may publish twice; the widget dedupes on
+``message_id``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import logging
 
 from shared.cache import redis_client
-from shared.errors import describe
+from shared.errors import DependencyUnavailable, describe
 from shared.models import OutboundMessage
 from shared.settings import Settings
 
@@ -44,6 +45,9 @@ def publish(redis_url: str, message: OutboundMessage) -> int | None:
 
 
 def deliver(message: OutboundMessage, settings: Settings) -> str:
-    """The stored reply is the delivery; live widgets also get it now. Its id is ours."""
-    publish(settings.redis_url, message)
+    """Publish the stored reply to live widgets; its id is ours. Redis down → 503 (retried)."""
+    if publish(settings.redis_url, message) is None:
+        raise DependencyUnavailable(
+            "the web chat reply could not be published", dependency="redis", retry_after_s=2
+        )
     return message.message_id

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.tenants import Secret, secret
+from shared.tenants import MIN_SECRET_CHARS, Secret, secret
 
 # app_secret: the Meta app's App Secret (signs webhooks); verify_token: the one set for the
 # subscription handshake; access_token: a system user token with whatsapp_business_messaging.
@@ -37,7 +37,7 @@ def load(tenant_id: str, entry: Mapping[str, Any]) -> WhatsAppAccount:
     return WhatsAppAccount(
         tenant_id,
         number,
-        secret(entry, "app_secret", where),
-        secret(entry, "verify_token", where),
-        secret(entry, "access_token", where, optional=True),
+        secret(entry, "app_secret", where, min_chars=MIN_SECRET_CHARS),
+        secret(entry, "verify_token", where, min_chars=MIN_SECRET_CHARS),
+        secret(entry, "access_token", where),
     )

@@ -32,7 +32,7 @@ from shared.models import (
 )
 from shared.outbound.api import Undeliverable
 from shared.settings import Settings
-from shared.tenants import Secret, TenantDirectory
+from shared.tenants import Secret, TenantConfigError, TenantDirectory
 from shared.web import WebRequest
 from tests.builders import outbound_message
 from tests.conftest import DATA, TENANTS, payload, payload_bytes
@@ -95,7 +95,11 @@ def test_verify_rejects(header: str | None, code: str) -> None:
 
 
 def test_handshake(directory: TenantDirectory) -> None:
-    query = {"hub.mode": "subscribe", "hub.verify_token": "ms-verify-globex", "hub.challenge": "42"}
+    query = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": "ms-verify-globex-0123",
+        "hub.challenge": "42",
+    }
     assert messenger.verify_handshake(query, directory) == "42"
     for bad in ({**query, "hub.verify_token": "nope"}, {**query, "hub.mode": "unsubscribe"}):
         with pytest.raises(Forbidden):
@@ -250,7 +254,11 @@ def test_handle_publishes_messages_and_receipts_once(directory: TenantDirectory)
 
 def test_handle_routes_methods_and_signatures(directory: TenantDirectory) -> None:
     front = ingress(directory, RecordingProducer())
-    query = {"hub.mode": "subscribe", "hub.verify_token": "ms-verify-acme", "hub.challenge": "c"}
+    query = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": "ms-verify-acme-0123",
+        "hub.challenge": "c",
+    }
     answer = messenger.handle(WebRequest("GET", "/", {}, b"", query), front)
     assert (answer.status, answer.body) == (200, "c")
     with pytest.raises(NotFound):
@@ -315,13 +323,11 @@ def test_outside_the_window_only_a_human_agent_may_answer(directory: TenantDirec
         render(reply(), directory, last=None)
 
 
-def test_a_page_without_a_token_cannot_send() -> None:
-    directory = TenantDirectory.from_dict(messenger_tenants())
-    globex = directory.of("messenger")["200000000000077"]
-    context = SendContext("https://graph.example/v21.0", NOW, NOW)
-    with pytest.raises(Undeliverable) as info:
-        outbound.render(reply(tenant_id="globex"), globex, Settings(), context)
-    assert info.value.code == "missing_credentials"
+def test_a_page_without_a_token_does_not_load() -> None:
+    document = messenger_tenants()
+    document["tenants"][1]["messenger"][0].pop("page_access_token")
+    with pytest.raises(TenantConfigError, match="page_access_token is required"):
+        TenantDirectory.from_dict(document)
 
 
 def test_interpret_the_send_api_answer() -> None:

@@ -39,7 +39,7 @@ def directory() -> TenantDirectory:
                     {
                         "phone_number_id": f"1{n:014d}",
                         "app_secret": f"wa-secret-{n:04d}-0123456789abcdef",
-                        "verify_token": f"verify-{n}",
+                        "verify_token": f"verify-token-{n:04d}-0123",
                         "access_token": f"access-{n}",
                     }
                 ],
@@ -47,7 +47,7 @@ def directory() -> TenantDirectory:
                     {
                         "page_id": f"2{n:014d}",
                         "app_secret": f"fb-secret-{n:04d}-0123456789abcdef",
-                        "verify_token": f"fb-verify-{n}",
+                        "verify_token": f"fb-verify-token-{n:04d}-0123",
                         "page_access_token": f"page-{n}",
                     }
                 ],

@@ -21,7 +21,7 @@ from tests.conftest import TENANTS, payload
 from tests.unit.channels.mutate import replaced
 from tests.unit.fakes import MemoryDedupe, RecordingProducer
 
-ACME_SECRET = "tg-secret-acme"
+ACME_SECRET = "tg-secret-acme-0123"
 GLOBEX_SECRET = "tg-secret-globex"
 RECEIVED_AT = 1749417000.5  # 2025-06-08T21:10:00.5Z
 ADA = Sender(id="123456789", name="Ada Lovelace", is_bot=False)
@@ -46,10 +46,10 @@ def parse_one(name: str, account: TelegramAccount) -> InboundMessage:
     [
         (None, "missing_secret_token"),
         ("", "missing_secret_token"),
-        ("tg-secret-acmf", "bad_secret_token"),
-        ("tg-secret-acme ", "bad_secret_token"),
-        ("TG-SECRET-ACME", "bad_secret_token"),
-        ("tg-secret", "bad_secret_token"),
+        ("tg-secret-acme-0124", "bad_secret_token"),
+        ("tg-secret-acme-0123 ", "bad_secret_token"),
+        ("TG-SECRET-ACME-0123", "bad_secret_token"),
+        ("tg-secret-acme", "bad_secret_token"),
         (GLOBEX_SECRET, "bad_secret_token"),
     ],
 )

@@ -526,3 +526,44 @@ def test_broker_failure_is_retryable_and_marks_nothing(tenants: TenantDirectory)
     response = send(ingress, token, payload("webchat", "text_message.json"))
     assert response.status == 503
     assert dedupe.marked == {}
+
+
+def test_a_reply_whose_publish_failed_is_not_delivered() -> None:
+    from shared.channels.webchat.outbound import deliver
+    from shared.errors import DependencyUnavailable
+    from tests.builders import outbound_message
+
+    reply = outbound_message(channel=Channel("webchat"), account_id="site-acme", chat_id="c1")
+    with pytest.raises(DependencyUnavailable):  # the dispatcher retries: never marked sent
+        deliver(reply, Settings(redis_url="redis://127.0.0.1:1/0"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/x.jpg",
+        "https://10.0.0.5/x.jpg",
+        "https://192.168.1.9/x.jpg",
+        "https://169.254.169.254/latest/meta-data",  # a cloud's metadata service
+        "https://[::1]/x.jpg",
+        "https://[fd00::5]/x.jpg",
+        "https://localhost/x.jpg",
+        "https://printer.local/x.jpg",
+        "https://metadata.google.internal/x",
+        "https://intranet/x.jpg",
+        "https://user:secret@cdn.example.com/x.jpg",
+    ],
+)
+def test_attachment_urls_must_be_public_https(url: str) -> None:
+    # The URL comes from an anonymous browser and may later be fetched by our own services:
+    # nothing that points inside a network, or carries credentials.
+    document = {"client_message_id": "m1", "attachments": [{"type": "image", "url": url}]}
+    with pytest.raises(BadRequest) as info:
+        webchat.parse_message(document)
+    assert info.value.code == "invalid_field" and "attachments[0].url" in info.value.message
+
+
+def test_a_public_attachment_url_is_fine() -> None:
+    url = "https://cdn.example.com:8443/u/x.jpg"
+    document = {"client_message_id": "m1", "attachments": [{"type": "image", "url": url}]}
+    assert webchat.parse_message(document).attachments[0].url == url

@@ -66,7 +66,11 @@ def test_tampered_body_is_rejected() -> None:
 
 
 def test_handshake(tenants: TenantDirectory) -> None:
-    query = {"hub.mode": "subscribe", "hub.verify_token": "wa-verify-acme", "hub.challenge": "42"}
+    query = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": "wa-verify-acme-0123",
+        "hub.challenge": "42",
+    }
     assert whatsapp.verify_handshake(query, tenants) == "42"
     for bad in ({**query, "hub.verify_token": "nope"}, {**query, "hub.mode": "unsubscribe"}, {}):
         with pytest.raises(Forbidden):

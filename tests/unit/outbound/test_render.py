@@ -13,7 +13,7 @@ from shared.models import Author, Channel, OutboundMessage, QuickReply, Template
 from shared.outbound.api import Undeliverable
 from shared.outbound.render import find_account, render
 from shared.settings import Settings
-from shared.tenants import TenantDirectory
+from shared.tenants import TenantConfigError, TenantDirectory
 
 SETTINGS = Settings.from_env(
     {
@@ -177,21 +177,11 @@ def test_whatsapp_outside_the_window_sends_the_template(tenants: TenantDirectory
     }
 
 
-def test_whatsapp_account_without_access_token_is_undeliverable() -> None:
-    directory = TenantDirectory.from_dict(
-        {
-            "tenants": [
-                {
-                    "id": "globex",
-                    "whatsapp": [{"phone_number_id": "2", "app_secret": "s", "verify_token": "v"}],
-                }
-            ]
-        }
-    )
-    message = dataclasses.replace(reply(Channel("whatsapp")), tenant_id="globex", account_id="2")
-
-    with pytest.raises(Undeliverable, match="missing_credentials"):
-        rendered(message, directory)
+def test_an_account_without_an_access_token_does_not_load() -> None:
+    # Not "Bearer None" (or an empty bearer) sent at reply time: refused when the directory loads.
+    account = {"phone_number_id": "2", "app_secret": "s" * 32, "verify_token": "v" * 16}
+    with pytest.raises(TenantConfigError, match="access_token is required"):
+        TenantDirectory.from_dict({"tenants": [{"id": "globex", "whatsapp": [account]}]})
 
 
 # Slack chat.postMessage
