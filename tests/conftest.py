@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from shared.tenants import TenantDirectory
 
 DATA = Path(__file__).parent / "data"
+
+# Property tests (fuzzing; docs/reliability.md). "ci", the default, keeps `make test` fast and
+# deterministic: the same examples every run (derandomize), no example database. "reliability"
+# (`make test-reliability`) runs many more cases per test. HYPOTHESIS_PROFILE chooses; "dev"
+# keeps failing examples under .hypothesis/ (git-ignored) to replay them while fixing.
+FUZZ_EXAMPLES = {"ci": 200, "reliability": 1500, "dev": 500}
+settings.register_profile(
+    "ci",
+    max_examples=FUZZ_EXAMPLES["ci"],
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "reliability", settings.get_profile("ci"), max_examples=FUZZ_EXAMPLES["reliability"]
+)
+settings.register_profile(
+    "dev",
+    settings.get_profile("ci"),
+    max_examples=FUZZ_EXAMPLES["dev"],
+    derandomize=False,
+    database=DirectoryBasedExampleDatabase(str(Path(__file__).parents[1] / ".hypothesis")),
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # One tenant with an account on every channel; the ids match the saved payloads in tests/data.
 TENANTS: dict[str, Any] = {
@@ -78,6 +107,13 @@ TENANTS: dict[str, Any] = {
         },
     ]
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every log line of the run is scanned for secrets and message bodies (tests/logscan.py).
+    from tests.logscan import LogScanPlugin
+
+    config.pluginmanager.register(LogScanPlugin(), "logscan")
 
 
 def payload_bytes(channel: str, name: str) -> bytes:

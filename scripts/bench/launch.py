@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.devstack.functions import log_tail, serve_command
+from shared.web import HEALTH_PATH
 
 HOST = "127.0.0.1"
 # opentelemetry: trace export is off without OTEL_EXPORTER_OTLP_ENDPOINT, and then costs no
@@ -27,20 +28,25 @@ HOST = "127.0.0.1"
 HEAVY_MODULES = ("kafka", "pymongo", "grpc", "redis", "httpx", "opentelemetry")
 ROOT = Path(__file__).resolve().parents[2]
 _MARK = "BENCH-RESULT "
-# Run in a fresh interpreter: import functions_framework, then time create_app alone.
+# One interpreter: import functions_framework, then each function's create_app in turn, and
+# after each, which heavy client modules are loaded that were not before it (the first function
+# to import one is the one that does it; once none is imported by any, the answer is "none").
 _IMPORT_PROBE = f"""
 import json, sys, time
-t0 = time.perf_counter()
 import functions_framework
-t1 = time.perf_counter()
-functions_framework.create_app("handle", sys.argv[1])
-t2 = time.perf_counter()
-if "shared" in sys.modules:  # not the baseline
-    from shared import tracing
-    with tracing.span("probe"):
-        pass
-heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]
-print({_MARK!r} + json.dumps({{"framework_s": t1 - t0, "create_app_s": t2 - t1, "heavy": heavy}}))
+results = {{}}
+for name, source in zip(sys.argv[1::2], sys.argv[2::2]):
+    before = {{m for m in {HEAVY_MODULES!r} if m in sys.modules}}
+    t0 = time.perf_counter()
+    functions_framework.create_app("handle", source)
+    took = time.perf_counter() - t0
+    if "shared.tracing" in sys.modules:  # a request's span, as a request would run one
+        from shared import tracing
+        with tracing.span("probe"):
+            pass
+    after = {{m for m in {HEAVY_MODULES!r} if m in sys.modules}}
+    results[name] = {{"create_app_s": took, "heavy": sorted(after - before)}}
+print({_MARK!r} + json.dumps(results))
 """
 
 
@@ -54,6 +60,39 @@ class Target:
     source: Path
     probe_path: str  # any answer here: the server is up and the module imported
     ready_path: str  # the first 200 here: ready for traffic
+
+
+BASELINE = Target(
+    "baseline (hello)", Path(__file__).resolve().parent / "hello" / "main.py", "/", "/"
+)
+
+
+def function_target(name: str) -> Target:
+    """A function of ``functions/``: any answer on /metrics means imported and serving."""
+    return Target(name, ROOT / "functions" / name / "main.py", "/metrics", HEALTH_PATH)
+
+
+def function_env(
+    kafka: str, redis: str, mongodb: str, tenants: Path, threads: int
+) -> dict[str, str]:
+    """The environment every benchmarked function gets: the servers, the tenants file and
+    ``WORKERS=1``/``THREADS`` set explicitly (as each Knative Service sets them)."""
+    env = {k: v for k, v in os.environ.items() if k != "TENANTS_JSON"}  # it would win
+    env.update(
+        KAFKA_BROKERS=kafka,
+        REDIS_URL=redis,
+        MONGODB_URI=mongodb,
+        TENANTS_FILE=str(tenants),
+        WORKERS="1",
+        THREADS=str(threads),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def deadline(seconds: float) -> float:
+    return time.perf_counter() + seconds
 
 
 @dataclass
@@ -70,6 +109,14 @@ class Running:
     def failure(self, what: str) -> BenchError:
         tail = log_tail(self.log_path)
         return BenchError(f"{self.target.name} {what}; log {self.log_path}:\n{tail}")
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group, at once: for a process measured and no longer needed
+        (a graceful stop takes ~0.5 s, a dozen of them a quick run's budget)."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """SIGTERM to gunicorn's master; its whole group is killed if it does not exit."""
@@ -140,31 +187,31 @@ def cold_start(
         ready = wait_for(running, target.ready_path, lambda status: status == 200, deadline)
         return first - t0, ready - t0
     finally:
-        running.stop()
+        running.kill()
 
 
 @dataclass(frozen=True)
 class ImportSample:
-    create_app_s: float
-    process_s: float  # interpreter start → exit, as the parent saw it
-    heavy: tuple[str, ...]
+    create_app_s: float  # in one interpreter, after the functions before it: shared code warm
+    heavy: tuple[str, ...]  # heavy modules its create_app loaded first
 
 
-def import_time(target: Target, env: Mapping[str, str], timeout_s: float = 60.0) -> ImportSample:
-    args = [sys.executable, "-c", _IMPORT_PROBE, str(target.source)]
-    t0 = time.perf_counter()
+def imports(
+    targets: list[Target], env: Mapping[str, str], timeout_s: float = 120.0
+) -> dict[str, ImportSample]:
+    """Every target's ``create_app`` in one fresh interpreter, in order."""
+    args = [sys.executable, "-c", _IMPORT_PROBE]
+    for target in targets:
+        args += [target.name, str(target.source)]
     done = subprocess.run(  # noqa: S603 (sys.executable and our probe)
-        args,
-        cwd=ROOT,
-        env={**env, "K_SERVICE": target.name},
-        capture_output=True,
-        timeout=timeout_s,
-        check=False,
+        args, cwd=ROOT, env=dict(env), capture_output=True, timeout=timeout_s, check=False
     )
-    process_s = time.perf_counter() - t0
     lines = [ln for ln in done.stdout.decode(errors="replace").splitlines() if ln.startswith(_MARK)]
     if done.returncode != 0 or not lines:
         err = done.stderr.decode(errors="replace")[-2000:]
-        raise BenchError(f"create_app for {target.name} failed ({done.returncode}):\n{err}")
+        raise BenchError(f"create_app failed ({done.returncode}):\n{err}")
     data = json.loads(lines[-1][len(_MARK) :])
-    return ImportSample(float(data["create_app_s"]), process_s, tuple(data["heavy"]))
+    return {
+        name: ImportSample(float(entry["create_app_s"]), tuple(entry["heavy"]))
+        for name, entry in data.items()
+    }

@@ -1,280 +1,322 @@
-"""`make bench`: cold start, import time and warm throughput, as ratios against a baseline.
+"""``make bench`` / ``make bench-quick``: the performance targets of the Chat Service, measured.
 
-The baseline is a bare functions-framework HTTP function (``scripts/bench/hello``), measured in
-the same run on the same machine: these machines are noisy, so only the ratios mean anything
-from one run to the next. Nothing here passes or fails on a number; the exit code is 1 only
-when something did not start. Every server and function is a child process stopped by pid.
+Every line: scenario, figure, baseline (measured in the same run), ratio, target, PASS/FAIL.
+Sections: ingress (wrk against ``whatsapp-webhook`` alone and the bare function), round trips
+per bot turn, end to end on the whole local stack, cold start and memory. ``--quick`` runs the
+same lines with fewer and shorter samples (under a minute). Results go to
+``bench-results/<time>.json`` and ``bench-results/latest.json`` (git-ignored), which
+``python -m shared.capacity`` reads.
+
+These machines are noisy: compare ratios within one run, never absolute numbers across runs.
+Nothing here fails on a number; the exit code is 1 only when something did not start. Every
+server and function is a child process stopped by pid.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import io
 import json
 import os
 import platform
 import secrets
 import shutil
-import statistics
 import sys
 import tempfile
 import time
-import uuid
+import traceback
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import coldstart
+import endtoend
+import ingress
 import launch
-import load
-from launch import ROOT, BenchError, Target
+import turns
+import wrk
+from launch import ROOT
+from report import Line, lines_table, tally
 
-from shared.channels import whatsapp
-from shared.devstack import servers
+from shared.devstack import dependencies, servers
 from shared.devstack.dependencies import ensure_topics
+from shared.devstack.devtenant import write_tenants_file
 from shared.devstack.functions import discover
 from shared.settings import Settings
-from shared.web import HEALTH_PATH
 
-BASELINE = Target(
-    "baseline (hello)", Path(__file__).resolve().parent / "hello" / "main.py", "/", "/"
-)
-SAMPLE = ROOT / "tests" / "data" / "whatsapp" / "text_message.json"
-PHONE_NUMBER_ID = "106540352242922"  # the account in the sample payload
-WARMUP_REQUESTS = 100
+RESULTS = ROOT / "bench-results"
+SECTIONS = ("ingress", "roundtrips", "e2e", "cold")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--runs", type=int, default=5, help="cold starts and imports per function")
-    p.add_argument("--requests", type=int, default=2000, help="requests per throughput row")
-    p.add_argument("--seconds", type=float, default=15.0, help="time cap per throughput row")
-    p.add_argument("--concurrency", type=int, default=8, help="client threads")
+    p.add_argument("--quick", action="store_true", help="fewer, shorter samples (< 60 s)")
+    p.add_argument("--only", default=",".join(SECTIONS), help="sections to run, comma-separated")
+    p.add_argument("--functions", default="", help="cold start: these (default: every one)")
     p.add_argument("--threads", type=int, default=4, help="THREADS per function (WORKERS=1)")
-    p.add_argument("--functions", default="", help="comma-separated (default: all in functions/)")
-    p.add_argument("--only", default="cold,import,load", help="sections to run")
-    p.add_argument("--out", type=Path, help="also write the results as JSON here")
+    p.add_argument("--results", type=Path, default=RESULTS, help="the results folder")
+    p.add_argument("--no-save", action="store_true", help="do not write the JSON results")
     return p.parse_args(argv)
 
 
-def median_ms(values: Sequence[float]) -> float:
-    return statistics.median(values) * 1000
-
-
-def ratio(value: float, base: float) -> str:
-    return f"{value / base:.2f}x" if base else "-"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], text: int = 1) -> None:
-    """The first ``text`` columns and a last non-numeric column left-aligned, numbers right."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    left = {i for i in range(len(headers)) if i < text or not rows[0][i][:1].isdigit()}
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i in left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    print(line(headers))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(line(row))
-    print()
-
-
-def cold_section(targets: list[Target], env: dict[str, str], logs: Path, runs: int) -> Any:
-    print("1. Cold start: launch -> first answer of any status on the probe path, and -> first")
-    print(f"   200 on GET {HEALTH_PATH} (real Kafka, Redis, MongoDB up); the baseline: GET /.")
-    print(f"   Probe path: GET /metrics (no dependency). Medians of {runs}, launches interleaved.")
-    samples: dict[str, tuple[list[float], list[float]]] = {t.name: ([], []) for t in targets}
-    for _ in range(runs):
-        for target in targets:
-            first, ready = launch.cold_start(target, servers.free_port(), env, logs)
-            samples[target.name][0].append(first)
-            samples[target.name][1].append(ready)
-    base_first, base_ready = (median_ms(s) for s in samples[BASELINE.name])
-    rows, out = [], {}
-    for name, (firsts, readies) in samples.items():
-        first, ready = median_ms(firsts), median_ms(readies)
-        out[name] = {"first_answer_ms": round(first, 1), "ready_ms": round(ready, 1)}
-        rows.append([name, f"{first:.0f} ms", ratio(first, base_first)])
-        rows[-1] += [f"{ready:.0f} ms", ratio(ready, base_ready)]
-    table(["function", "first answer", "ratio", "healthy (200)", "ratio"], rows)
-    return out
-
-
-def import_section(targets: list[Target], env: dict[str, str], runs: int) -> Any:
-    heavy = ", ".join(launch.HEAVY_MODULES)
-    print("2. Import: functions_framework.create_app('handle', source) in a fresh interpreter")
-    print("   (functions_framework itself imported first, not counted); 'process' is interpreter")
-    print(f"   start -> exit. Medians of {runs}. After create_app, sys.modules checked for:")
-    print(f"   {heavy}.")
-    samples: dict[str, list[launch.ImportSample]] = {t.name: [] for t in targets}
-    for _ in range(runs):
-        for target in targets:
-            samples[target.name].append(launch.import_time(target, env))
-    base = samples[BASELINE.name]
-    base_app = median_ms([s.create_app_s for s in base])
-    base_proc = median_ms([s.process_s for s in base])
-    rows, out = [], {}
-    for name, runs_of in samples.items():
-        app = median_ms([s.create_app_s for s in runs_of])
-        proc = median_ms([s.process_s for s in runs_of])
-        loaded = sorted({m for s in runs_of for m in s.heavy})
-        out[name] = {"create_app_ms": round(app, 1), "process_ms": round(proc, 1), "heavy": loaded}
-        rows.append([name, f"{app:.0f} ms", ratio(app, base_app), f"{proc:.0f} ms"])
-        rows[-1] += [ratio(proc, base_proc), ", ".join(loaded) or "none (lazy)"]
-    table(["function", "create_app", "ratio", "process", "ratio", "heavy modules loaded"], rows)
-    return out
-
-
-def whatsapp_requests(secret: str, count: int, tag: str) -> list[load.Request]:
-    template = json.loads(SAMPLE.read_text(encoding="utf-8"))
-    requests: list[load.Request] = []
-    for i in range(count):
-        doc = copy.deepcopy(template)
-        message = doc["entry"][0]["changes"][0]["value"]["messages"][0]
-        message["id"] = f"wamid.bench-{tag}-{i:06d}"
-        message["timestamp"] = str(int(time.time()))
-        body = json.dumps(doc).encode()
-        headers = {"Content-Type": "application/json"}
-        requests.append((body, {**headers, whatsapp.SIGNATURE_HEADER: whatsapp.sign(secret, body)}))
-    return requests
-
-
-def with_function(
-    target: Target, env: dict[str, str], logs: Path, body: Callable[[str], load.LoadResult]
-) -> load.LoadResult:
-    running = launch.start(target, servers.free_port(), env, logs)
+def machine(threads: int) -> dict[str, Any]:
+    model = ""
     try:
-        launch.wait_for(running, target.ready_path, lambda s: s == 200, time.perf_counter() + 30)
-        return body(running.url + "/")
-    finally:
-        running.stop()
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        model = next(
+            (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if "model name" in ln),
+            "",
+        )
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count() or 0,
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "cpu": model,
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "functions_framework": metadata.version("functions-framework"),
+        "workers": 1,
+        "threads": threads,
+    }
 
 
-def load_section(args: argparse.Namespace, env: dict[str, str], logs: Path, secret: str) -> Any:
-    c, n, cap = args.concurrency, args.requests, args.seconds
-    print(f"3. Warm throughput: POST / from {c} client threads (one httpx keep-alive client each),")
-    print(f"   {n} requests or {cap:.0f} s, whichever first, after {WARMUP_REQUESTS} warm-ups.")
-    print("   whatsapp-webhook answers after Kafka acks=all (Tansu) with a Redis dedupe mark;")
-    print("   'duplicate' repeats one already-published signed body (dedupe hit, no produce).")
-    tag = uuid.uuid4().hex[:12]
-    warmup = whatsapp_requests(secret, WARMUP_REQUESTS, tag + "-warm")
-    unique = whatsapp_requests(secret, n, tag)
-    webhook = Target(
-        "whatsapp-webhook", ROOT / "functions/whatsapp-webhook/main.py", "/metrics", HEALTH_PATH
-    )
+class Run:
+    """The lines and data of every section, and whether anything failed to start."""
 
-    def measured(name: str, requests: list[load.Request]) -> Callable[[str], load.LoadResult]:
-        def go(url: str) -> load.LoadResult:
-            opts: dict[str, Any] = {"concurrency": c, "max_seconds": cap}
-            load.run("warm-up", url, warmup, max_requests=WARMUP_REQUESTS, **opts)
-            return load.run(name, url, requests, max_requests=n, **opts)
+    def __init__(self) -> None:
+        self.lines: list[Line] = []
+        self.data: dict[str, Any] = {}
+        self.did_not_start: list[str] = []
 
-        return go
-
-    base = with_function(BASELINE, env, logs, measured("baseline (hello)", unique))
-    fresh = with_function(webhook, env, logs, measured("whatsapp-webhook, unique", unique))
-    dupe = with_function(webhook, env, logs, measured("whatsapp-webhook, duplicate", warmup[:1]))
-    rows, out = [], {}
-    for result in (base, fresh, dupe):
-        out[result.name] = result.summary()
-        bad = result.requests - result.statuses.get(200, 0)
-        cpu = f"{100 * result.client_cpu_s / result.seconds:.0f}%" if result.seconds else "-"
-        rows.append([result.name, str(result.requests), str(bad), f"{result.rps:.0f}"])
-        rows[-1] += [ratio(result.rps, base.rps), f"{result.p50_ms:.1f}", f"{result.p95_ms:.1f}"]
-        rows[-1] += [ratio(result.p50_ms, base.p50_ms), str(result.published)]
-        rows[-1] += [str(result.duplicates), cpu]
-    headers = ["row", "requests", "non-200", "req/s", "ratio", "p50 ms", "p95 ms", "p50 ratio"]
-    table([*headers, "published", "duplicates", "client CPU"], rows)
-    print("   client CPU: the load generator's own CPU time / wall time (100% = one core),")
-    print("   on the same cores as the server; a saturated client caps every row alike.\n")
-    return out
-
-
-def function_env(
-    kafka: str, redis: str, mongodb: str, tenants: Path, threads: int
-) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "TENANTS_JSON"}  # it would win
-    env.update(
-        KAFKA_BROKERS=kafka,
-        REDIS_URL=redis,
-        MONGODB_URI=mongodb,
-        TENANTS_FILE=str(tenants),
-        WORKERS="1",
-        THREADS=str(threads),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    def section(
+        self,
+        number: int,
+        key: str,
+        title: str,
+        body: Callable[[], tuple[list[Line], dict[str, Any]]],
+        planned: list[Line],
+    ) -> None:
+        """Run one section and print its lines; a section that cannot start prints its
+        planned lines as not measured and the reason, and the run exits 1 in the end."""
+        print(f"\n{number}. {title}")
+        print("-" * (len(title) + 3))
+        started = time.monotonic()
+        try:
+            lines, data = body()
+        except (launch.BenchError, servers.ServerError, wrk.WrkMissing, RuntimeError) as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            print(f"!!! {title} did not run: {message}")
+            if not isinstance(exc, wrk.WrkMissing | launch.BenchError | servers.ServerError):
+                traceback.print_exc()
+            self.did_not_start.append(f"{key}: {message}")
+            lines, data = planned, {"error": message}
+        data["seconds"] = round(time.monotonic() - started, 1)
+        for failure in data.get("did_not_start", []):
+            self.did_not_start.append(f"{key}: {failure}")
+        print()
+        print(lines_table(lines))
+        print(f"({data['seconds']:.0f} s)")
+        self.lines += lines
+        self.data[key] = data
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    sections = set(args.only.split(","))
-    names = args.functions.split(",") if args.functions else discover(ROOT / "functions")
-    targets = [
-        BASELINE,
-        *(Target(n, ROOT / "functions" / n / "main.py", "/metrics", HEALTH_PATH) for n in names),
-    ]
-    cores = os.cpu_count() or 0
-    machine = {
-        "cores": cores,
-        "usable_cores": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "functions_framework": metadata.version("functions-framework"),
-        "workers": 1,
-        "threads": args.threads,
-    }
+    if isinstance(sys.stdout, io.TextIOWrapper):  # each line as it is printed, even into a pipe
+        sys.stdout.reconfigure(line_buffering=True)
+    only = set(args.only.split(","))
+    quick = args.quick
+    started_at = datetime.now(UTC)
+    command = "make bench-quick" if quick else "make bench"
+    facts = machine(args.threads)
     print(
-        f"Chat Service benchmark: {cores} cores ({machine['usable_cores']} usable), "
-        f"Python {machine['python']}, functions-framework {machine['functions_framework']}, "
-        f"WORKERS=1 THREADS={args.threads}, loopback only."
+        f"Chat Service benchmark ({'quick' if quick else 'full'}), "
+        f"{started_at:%Y-%m-%d %H:%M} UTC: {facts['usable_cores']} cores ({facts['cpu']}), "
+        f"Python {facts['python']}, functions-framework {facts['functions_framework']}, "
+        f"WORKERS=1 THREADS={args.threads}, loopback only, load average "
+        f"{facts['load_average_at_start'][0]} at start."
     )
-    print(
-        "Compare ratios within one run; absolute numbers drift between runs on shared machines.\n"
-    )
-    results: dict[str, Any] = {"machine": machine}
-    started: list[servers.Server] = []
+    print("Compare ratios within one run; absolute numbers drift between runs on shared machines.")
+    run = Run()
+    work = Path(tempfile.mkdtemp(prefix="chat-bench-"))  # logs, bodies, the e2e stack
+    own: list[servers.Server] = []
     t0 = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="chat-bench-"))  # the servers' and functions' logs
     try:
-        kafka = servers.start_kafka(log_path=work / "kafka.log")
-        started.append(kafka)
-        redis = servers.start_redis(log_path=work / "redis.log")
-        started.append(redis)
-        mongodb = servers.start_mongodb(log_path=work / "mongodb.log")
-        started.append(mongodb)
+        # Ingress and cold start: the servers a webhook needs, fresh (MongoDB in memory).
+        kafka = _started(own, servers.start_kafka(log_path=work / "kafka.log"))
+        redis = _started(own, servers.start_redis(log_path=work / "redis.log"))
+        mongodb = _started(
+            own, servers.start_mongodb(log_path=work / "mongodb.log", standalone=True)
+        )
+        postgres = dependencies.postgres({}, work, work, standard_ports=False)
+        if postgres.server is not None:
+            own.append(postgres.server)
         settings = Settings.from_env(os.environ)
-        topics = [settings.inbound_topic, settings.status_topic, settings.outbound_topic]
-        ensure_topics(kafka.url, [*topics, settings.audit_topic])
-        secret = secrets.token_urlsafe(24)
+        ensure_topics(kafka.url, [settings.inbound_topic, settings.status_topic])
+        # The local stack's dev tenant (an account on every channel, random secrets).
         tenants = work / "tenants.json"
-        account = {"phone_number_id": PHONE_NUMBER_ID, "app_secret": secret, "verify_token": "v"}
-        tenants.write_text(json.dumps({"tenants": [{"id": "bench", "whatsapp": [account]}]}))
-        env = function_env(kafka.url, redis.url, mongodb.url, tenants, args.threads)
-        if "cold" in sections:
-            results["cold_start"] = cold_section(targets, env, work, args.runs)
-        if "import" in sections:
-            results["import"] = import_section(targets, env, args.runs)
-        if "load" in sections:
-            results["throughput"] = load_section(args, env, work, secret)
-    except (BenchError, servers.ServerError) as exc:
-        sys.stdout.flush()
-        print(f"bench: {exc}\n(logs kept in {work})", file=sys.stderr)
+        whatsapp = write_tenants_file(tenants, {})["whatsapp"][0]
+        secret, phone_number_id = whatsapp["app_secret"], whatsapp["phone_number_id"]
+        env = launch.function_env(kafka.url, redis.url, mongodb.url, tenants, args.threads)
+        env.update(POSTGRES_URL=postgres.url, ANALYTICS_HASH_KEY=secrets.token_urlsafe(32))
+
+        if "ingress" in only:
+            options = ingress.Options(
+                seconds=1 if quick else 10,  # wrk takes whole seconds
+                pairs=2 if quick else 3,
+                connections=8,
+                wrk_threads=2,
+            )
+            run.section(
+                1,
+                "ingress",
+                "Ingress: whatsapp-webhook alone vs the bare function (wrk, A B A B)",
+                lambda: ingress.section(options, env, work, secret, phone_number_id),
+                _planned("ingress", ingress.SECTION),
+            )
+        # Counted (never timed) in a child process while the end-to-end stack starts.
+        counting = (
+            turns.Pending(kafka.url, redis.url, mongodb.url, work) if "roundtrips" in only else None
+        )
+        if "e2e" in only:
+            e2e = endtoend.Options(
+                steady_s=6.0 if quick else 30.0,
+                step_s=2.0 if quick else 10.0,
+                wait_s=4.0 if quick else 10.0,
+                first_rate=20.0,
+                growth=1.6 if quick else 1.4,
+                max_rate=400.0,
+                ceiling_inserts=300 if quick else 2000,
+                refine=not quick,
+            )
+            run.section(
+                2,
+                "end_to_end",
+                "End to end on the whole local stack: webhook 2xx -> reply at the sandbox",
+                lambda: endtoend.section(
+                    e2e, work, lambda line: print(line, flush=True), ready=_waiting(counting)
+                ),
+                _planned("e2e", endtoend.SECTION),
+            )
+        if counting is not None:
+            run.section(
+                3,
+                "roundtrips",
+                "Round trips per bot turn (scripts/bench/roundtrips.py)",
+                counting.section,
+                _planned("roundtrips", turns.SECTION),
+            )
+        endtoend.stopped()  # its stack stopped while the round trips were counted
+        if "cold" in only:
+            names = args.functions.split(",") if args.functions else discover(ROOT / "functions")
+            runs = 1 if quick else 5
+            run.section(
+                4,
+                "cold_start",
+                "Cold start and memory vs the bare function",
+                lambda: coldstart.section(names, env, work, runs, secret, phone_number_id),
+                _planned("cold", coldstart.SECTION, names),
+            )
+    except (servers.ServerError, launch.BenchError) as exc:
+        print(f"\nbench: {exc}\n(logs kept in {work})", file=sys.stderr)
         return 1
     finally:
-        for server in reversed(started):
+        endtoend.stopped()
+        for server in reversed(own):
             server.stop()
+
+    total_s = time.monotonic() - t0
+    counts = tally(run.lines)
+    print(f"\nSummary ({command}, {total_s:.0f} s)")
+    print("=" * 40)
+    print(lines_table(run.lines))
+    print(
+        f"\n{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['n/a']} not measured, "
+        f"{counts['-']} for information. FAIL is a number to look at (noisy 2-core machine), "
+        "not an error: docs/performance.md says how to read them."
+    )
+    if not args.no_save:
+        document = {
+            "date": started_at.isoformat(timespec="seconds"),
+            "command": command,
+            "argv": sys.argv[1:] if argv is None else list(argv),
+            "quick": quick,
+            "seconds": round(total_s, 1),
+            "machine": facts,
+            "lines": [line.to_json() for line in run.lines],
+            "sections": run.data,
+            "capacity_inputs": capacity_inputs(run.data),
+            "did_not_start": run.did_not_start,
+        }
+        saved = save(document, args.results, started_at)
+        print(f"results: {saved.relative_to(ROOT) if saved.is_relative_to(ROOT) else saved}")
+    if run.did_not_start:
+        print(f"(logs kept in {work})", file=sys.stderr)
+        return 1
     shutil.rmtree(work, ignore_errors=True)
-    print(f"total {time.monotonic() - t0:.0f} s")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        print(f"results written to {args.out}")
     return 0
+
+
+def _waiting(counting: turns.Pending | None) -> Callable[[], None]:
+    """What the end-to-end section calls before it measures: the counting child done."""
+    return (lambda: None) if counting is None else counting.wait
+
+
+def _started(own: list[servers.Server], server: servers.Server) -> servers.Server:
+    own.append(server)
+    return server
+
+
+def capacity_inputs(sections: dict[str, Any]) -> dict[str, Any]:
+    """What ``python -m shared.capacity`` reads: the per-instance rates and per-message costs
+    this run measured (absent when their section did not run)."""
+    inputs: dict[str, Any] = {}
+    ingress_data = sections.get("ingress") or {}
+    if "unique_rps" in ingress_data:
+        inputs["webhook_rps_per_instance"] = ingress_data["unique_rps"]
+        inputs["baseline_rps_per_instance"] = ingress_data["baseline_rps"]
+    e2e = sections.get("end_to_end") or {}
+    per_message = e2e.get("per_message") or {}
+    if per_message:
+        inputs["handler_cpu_ms_per_event"] = per_message.get("handler_cpu_ms_per_event")
+        inputs["handler_service_ms"] = per_message.get("handler_service_ms")
+        inputs["mongodb_commands_per_message"] = per_message.get("mongodb_commands")
+        inputs["redis_commands_per_message"] = per_message.get("redis_commands")
+        inputs["e2e_highest_steady_rate"] = e2e.get("highest_steady_rate")
+    counted = turns.per_turn(sections.get("roundtrips") or {})
+    if counted:
+        inputs["roundtrips_per_turn"] = counted
+    return inputs
+
+
+def save(document: dict[str, Any], folder: Path, started_at: datetime) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(document, indent=2) + "\n"
+    path = folder / f"{started_at:%Y%m%dT%H%M%SZ}{'-quick' if document['quick'] else ''}.json"
+    path.write_text(text, encoding="utf-8")
+    (folder / "latest.json").write_text(text, encoding="utf-8")
+    return path
+
+
+def _planned(key: str, section: str, names: Sequence[str] = ()) -> list[Line]:
+    """The lines a section would have printed: not measured."""
+    scenarios = {
+        "ingress": [
+            "ingress unique: req/s vs bare function",
+            "ingress unique: p99",
+            "ingress duplicate: req/s vs bare function",
+            "ingress duplicate: p99",
+        ],
+        "e2e": ["e2e steady 10 msg/s: p50, p99, lost, duplicated", "e2e highest steady rate"],
+        "roundtrips": [f"{k} round trips per turn (worst channel)" for k in ("MongoDB", "Redis")],
+        "cold": [f"{n}: launch -> first answer / healthy" for n in names]
+        + ["whatsapp-webhook: worker RSS after 1,000 requests"],
+    }[key]
+    return [Line(section, scenario, None) for scenario in scenarios]
 
 
 if __name__ == "__main__":

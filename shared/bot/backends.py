@@ -40,7 +40,13 @@ class Messages(Protocol):
 
     def mark(self, tenant_id: str, message_id: str, fields: dict[str, Any]) -> None: ...
 
-    def insert_outbound(self, messages: Sequence[OutboundMessage], now: datetime) -> int: ...
+    def replied(
+        self,
+        tenant_id: str,
+        message_id: str,
+        replies: Sequence[OutboundMessage],
+        now: datetime,
+    ) -> bool: ...
 
 
 class Conversations(Protocol):

@@ -9,14 +9,21 @@ again (half-open); one success closes the circuit.
 
 Redis is a cache here too: if it is unreachable the breaker stays closed and every call goes
 to the engine, as if there were no breaker.
+
+The state is two keys read together (:meth:`CircuitBreaker.queue_state`), by the session cache
+in the pipeline that reads the conversation's context (the processor needs both just before
+the engine call), so a turn spends no round trip of its own on the breaker: a success resets
+the failure count only when there was one.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from shared import metrics
-from shared.bot.ports import ConversationContext, Engine, EngineReply
+from shared.bot.ports import CircuitState, ConversationContext, Engine, EngineReply
 from shared.cache import redis_client
 from shared.errors import DependencyUnavailable, describe
 from shared.models import InboundMessage
@@ -49,7 +56,9 @@ class CircuitBreaker:
         self._open_s = open_s
 
     def generate_reply(self, context: ConversationContext, message: InboundMessage) -> EngineReply:
-        if self.is_open():
+        state = context.circuit or self.read_state()
+        metrics.engine_breaker_open.set(1 if state.open else 0)
+        if state.open:
             raise CircuitOpen(
                 f"{self._name} circuit is open after repeated failures", dependency=self._name
             )
@@ -58,17 +67,34 @@ class CircuitBreaker:
         except DependencyUnavailable:
             self._record_failure()
             raise
-        self._record_success()
+        if state.failures:  # nothing to reset otherwise
+            self._record_success()
         return reply
 
     def is_open(self) -> bool:
-        try:
-            is_open = bool(redis_client(self._url).exists(self._open_key))
-        except Exception as exc:
-            log.warning("breaker state unknown: redis unavailable", extra={"error": describe(exc)})
-            is_open = False
+        is_open = self.read_state().open
         metrics.engine_breaker_open.set(1 if is_open else 0)
         return is_open
+
+    def read_state(self) -> CircuitState:
+        """The shared state, in one round trip; closed when Redis cannot say."""
+        try:
+            pipe = redis_client(self._url).pipeline(transaction=False)
+            self.queue_state(pipe)
+            return self.state_from(pipe.execute())
+        except Exception as exc:
+            log.warning("breaker state unknown: redis unavailable", extra={"error": describe(exc)})
+            return CircuitState(open=False, failures=0)
+
+    def queue_state(self, pipe: Any) -> None:
+        """Add the state's reads to a Redis pipeline (their results: :meth:`state_from`)."""
+        pipe.exists(self._open_key)
+        pipe.get(self._failures_key)
+
+    def state_from(self, results: Sequence[Any]) -> CircuitState:
+        """The state from the results of :meth:`queue_state`'s reads, in their order."""
+        is_open, failures = results[:2]
+        return CircuitState(open=bool(is_open), failures=int(failures or 0))
 
     def _record_failure(self) -> None:
         try:

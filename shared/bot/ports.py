@@ -20,12 +20,23 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class CircuitState:
+    """The engine circuit breaker's shared state (shared.bot.breaker)."""
+
+    open: bool
+    failures: int  # consecutive failures counted in the current window
+
+
+@dataclass(frozen=True)
 class ConversationContext:
     tenant_id: str
     channel: str
     conversation_key: str
     history: tuple[Turn, ...] = ()  # most recent last
     session: dict[str, str] = field(default_factory=dict)  # Redis session/context cache
+    # The breaker's state, read with the session in the same Redis round trip; None when it
+    # was not (the breaker then reads it itself).
+    circuit: CircuitState | None = None
 
 
 @dataclass(frozen=True)

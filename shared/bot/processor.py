@@ -10,6 +10,16 @@ A redelivered event continues from the recorded state: ``replied``/``skipped`` i
 again, and the outbound ids are derived from the inbound id, so the dispatcher sends each
 reply once). Replies are stored before they are published, never the other way round.
 
+Round trips (docs/architecture.md, "The bot turn"): the checkpoint is written three times in a
+turn that replies — stored (content withheld), ``replying`` (with the screened content and the
+replies), ``replied`` (with the outbound documents, one ``update`` command). What happens in
+between — the conversation and the limits have seen the message, the content is screened — is
+kept in ``_Turn.unwritten`` and goes with the next of those writes; a turn that stops before it
+(a dependency down: 503, the event comes back) writes it on its own first
+(:meth:`MessageProcessor._save_progress`), so a retry neither counts the message again nor asks
+the Security Hub again. Only a crash in that window repeats them, as a crash between two writes
+always could.
+
 Decisions (see docs/architecture.md): handoff is checked before the rate limit (a human's
 conversation spends none of the bot's budget); a rate-limited or blocked message gets no reply
 (a "slow down" or refusal message would itself spend sends on the abuser and tell a prober what
@@ -21,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +41,7 @@ from shared.bot.breaker import CircuitOpen
 from shared.bot.ports import ConversationContext, Engine, EngineReply, SecurityHub, Verdict
 from shared.bot.turn import SOURCE, build_replies, parse_event, session_turns
 from shared.clock import Clock, system_clock
-from shared.errors import DependencyUnavailable
+from shared.errors import DependencyUnavailable, describe
 from shared.models import Author, InboundMessage, OutboundMessage
 from shared.settings import Settings
 from shared.store import content
@@ -49,6 +59,8 @@ class _Turn:
     event_id: str
     message: InboundMessage
     doc: dict[str, Any]
+    # Checkpoint fields ($set paths) done but not written yet: they go with the next write.
+    unwritten: dict[str, Any] = field(default_factory=dict)
 
     @property
     def state(self) -> str:
@@ -93,25 +105,22 @@ class MessageProcessor:
         if turn.state == msgs.REPLYING:
             return self._publish(turn)  # the answer is decided: only its sending is left
         processing = turn.doc["processing"]
-        done = bool(processing.get("recorded")) and bool(processing.get("limit_checked"))
-        if processing.get("recorded"):
-            conversation = self.conversations.ensure(message, now)
-        else:
-            # The first delivery, or a retry after a crash between storing the message and
-            # recording it on its conversation: the 24-hour window (last_inbound_at) and the
-            # count must still see it. A crash right after this line repeats the count once.
-            conversation = self.conversations.record_inbound(message, now)
-        check_limit = not processing.get("limit_checked")
-        outcome = self._gate(turn, conversation["state"], check_limit=check_limit)
-        if outcome is not None:
-            return outcome
-        if not done:
-            self.messages.mark(
-                message.tenant_id,
-                event_id,
-                {"processing.recorded": True, "processing.limit_checked": True},
-            )
-        return self._resume(turn)
+        try:
+            if processing.get("recorded"):
+                conversation = self.conversations.ensure(message, now)
+            else:
+                # The first delivery, or a retry after a crash between storing the message
+                # and recording it on its conversation: the 24-hour window (last_inbound_at)
+                # and the count must still see it. A crash before the flag is written repeats
+                # the count once.
+                conversation = self.conversations.record_inbound(message, now)
+                turn.unwritten["processing.recorded"] = True
+            check_limit = not processing.get("limit_checked")
+            outcome = self._gate(turn, conversation["state"], check_limit=check_limit)
+            return outcome if outcome is not None else self._resume(turn)
+        except Exception:
+            self._save_progress(turn)
+            raise
 
     def _resume(self, turn: _Turn) -> str:
         """Continue from the recorded state (states only move forward, so this ends)."""
@@ -142,6 +151,7 @@ class MessageProcessor:
             return self._skip(turn, "handoff", fields)
         if check_limit:  # once per message: our own retries never spend a user's budget again
             decision = self.limiter.check(message.tenant_id, message.channel, message.sender.id)
+            turn.unwritten["processing.limit_checked"] = True
             if not decision.allowed:
                 metrics.rate_limited.labels(message.channel, str(decision.scope)).inc()
                 return self._skip(turn, "rate_limited", {"processing.limit": str(decision.scope)})
@@ -151,10 +161,8 @@ class MessageProcessor:
         fields, blocked = self._screened(turn.message)
         if blocked:
             return self._skip(turn, "blocked", fields)
-        doc = self._advance(turn, (msgs.STORED,), msgs.SCREENED, fields)
-        if doc is None:
-            return self._resume(self._reload(turn))
-        turn.doc = doc
+        # Stored with the replies, one write later (see the module's docstring).
+        turn.unwritten.update(fields)
         return self._reply(turn)
 
     def _screened(self, message: InboundMessage) -> tuple[dict[str, Any], bool]:
@@ -179,8 +187,8 @@ class MessageProcessor:
         return {**fields, **content.screened_fields(message, text, redacted=redacted)}, False
 
     def _reply(self, turn: _Turn) -> str:
-        # The stored text is the screened one (redacted where the hub said so).
-        message = with_text(turn.message, turn.doc.get("text"))
+        # The screened text (redacted where the hub said so), stored or about to be.
+        message = with_text(turn.message, turn.unwritten.get("text", turn.doc.get("text")))
         context = self.sessions.context(
             message.tenant_id, message.channel, message.conversation_key
         )
@@ -217,10 +225,6 @@ class MessageProcessor:
         message, processing = turn.message, turn.doc["processing"]
         replies = [OutboundMessage.from_dict(r) for r in processing.get("replies") or ()]
         now = self._now()
-        created = self.messages.insert_outbound(replies, now)
-        self.conversations.record_outbound(
-            message.tenant_id, message.conversation_key, created, now
-        )
         if processing.get("handoff"):
             # After the replies are stored, so the "connecting you to a human" part is sent.
             self.conversations.change_state(
@@ -232,8 +236,15 @@ class MessageProcessor:
             )
         topic = self.settings.outbound_topic
         self.producer.publish([(topic, events.message_outbound(r, source=SOURCE)) for r in replies])
-        if self._advance(turn, (msgs.REPLYING,), msgs.REPLIED) is not None:
-            # Only the delivery that finished the turn records it, so history has it once.
+        # The outbound documents are written with `replied`, after the publish: the replies
+        # were stored in the checkpoint before it, and the dispatcher creates a document it
+        # does not find (insert-if-absent on both sides, from the same stored replies).
+        if self.messages.replied(message.tenant_id, turn.event_id, replies, self._now()):
+            # Only the delivery that finished the turn counts and records it, so the
+            # conversation and the history have it once.
+            self.conversations.record_outbound(
+                message.tenant_id, message.conversation_key, len(replies), now
+            )
             intent = str(processing.get("intent") or "")
             self.sessions.record(
                 message.conversation_key,
@@ -260,14 +271,36 @@ class MessageProcessor:
         to_state: str,
         fields: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        return self.messages.advance(
+        """Move the checkpoint, writing what the turn has done since its last write too."""
+        doc = self.messages.advance(
             turn.message.tenant_id,
             turn.event_id,
             from_states=from_states,
             to_state=to_state,
             now=self._now(),
-            fields=fields,
+            fields={**turn.unwritten, **(fields or {})},
         )
+        if doc is not None:
+            turn.unwritten.clear()
+        return doc
+
+    def _save_progress(self, turn: _Turn) -> None:
+        """The turn stops here (a dependency is down: 503, and the event comes back): write
+        what it did, so the retry does not do it again — screened content as ``screened``, the
+        conversation's and the limits' flags as they are. Best effort: the failure being
+        answered is the one that stopped the turn."""
+        if not turn.unwritten:
+            return
+        try:
+            if "processing.content" in turn.unwritten:
+                self._advance(turn, (msgs.STORED,), msgs.SCREENED)
+            else:
+                self.messages.mark(turn.message.tenant_id, turn.event_id, dict(turn.unwritten))
+        except Exception as exc:
+            log.warning(
+                "turn progress not recorded",
+                extra={"event_id": turn.event_id, "error": describe(exc)},
+            )
 
     def _reload(self, turn: _Turn) -> _Turn:
         """Another delivery of this event moved the checkpoint first: continue from its state."""

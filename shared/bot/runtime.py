@@ -37,6 +37,12 @@ def get_processor() -> MessageProcessor:
         # A broken rules file fails here, on the first event (500, retried), and says which
         # file; waiting for the engine's first outage to find out would be worse.
         fallback = RuleEngine(load_rules(settings.fallback_rules_file or None, FALLBACK_RULES))
+    breaker = CircuitBreaker(
+        EngineClient(settings),
+        settings.redis_url,
+        failures=settings.engine_breaker_failures,
+        open_s=settings.engine_breaker_open_s,
+    )
     return MessageProcessor(
         settings=settings,
         messages=MessageStore(db),
@@ -47,14 +53,10 @@ def get_processor() -> MessageProcessor:
             user_per_min=settings.user_rate_limit_per_min,
             channel_tenant_per_min=channel_budgets(settings),
         ),
-        sessions=SessionCache(settings.redis_url),
+        # The breaker's state is read with the session's context: one round trip for both.
+        sessions=SessionCache(settings.redis_url, circuit=breaker),
         hub=SecurityHubClient(settings),
-        engine=CircuitBreaker(
-            EngineClient(settings),
-            settings.redis_url,
-            failures=settings.engine_breaker_failures,
-            open_s=settings.engine_breaker_open_s,
-        ),
+        engine=breaker,
         producer=EventProducer(settings),
         fallback=fallback,
         prepare=lambda: ensure_once(db),

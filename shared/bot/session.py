@@ -5,6 +5,9 @@ values (the last intent the engine recognised), both per conversation key and ex
 ``TTL_S`` after the last turn. MongoDB holds the real history; this is what the engine needs
 on every turn without a query. Redis down → an empty context and a skipped update, never an
 error: the bot answers with less context rather than not at all.
+
+Given the engine's circuit breaker, the context read also reads its state (one pipeline: the
+processor needs both just before it calls the engine).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from shared.bot.breaker import CircuitBreaker
 from shared.bot.ports import ConversationContext, Turn
 from shared.cache import redis_client
 from shared.errors import describe
@@ -31,10 +35,18 @@ def session_keys(conversation_key: str) -> tuple[str, str]:
 
 
 class SessionCache:
-    def __init__(self, redis_url: str, *, max_turns: int = MAX_TURNS, ttl_s: int = TTL_S) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        max_turns: int = MAX_TURNS,
+        ttl_s: int = TTL_S,
+        circuit: CircuitBreaker | None = None,
+    ) -> None:
         self._url = redis_url
         self._max_turns = max_turns
         self._ttl_s = ttl_s
+        self._circuit = circuit
 
     def context(self, tenant_id: str, channel: str, conversation_key: str) -> ConversationContext:
         empty = ConversationContext(tenant_id, channel, conversation_key)
@@ -43,7 +55,9 @@ class SessionCache:
             pipe = redis_client(self._url).pipeline(transaction=False)
             pipe.lrange(turns_key, 0, -1)
             pipe.hgetall(values_key)
-            raw_turns, raw_values = pipe.execute()
+            if self._circuit is not None:
+                self._circuit.queue_state(pipe)
+            raw_turns, raw_values, *circuit = pipe.execute()
         except Exception as exc:
             log.warning("session context unavailable", extra={"error": describe(exc)})
             return empty
@@ -53,6 +67,7 @@ class SessionCache:
             conversation_key,
             history=tuple(t for t in (_turn(raw) for raw in raw_turns) if t is not None),
             session={_text(k): _text(v) for k, v in raw_values.items()},
+            circuit=self._circuit.state_from(circuit) if self._circuit is not None else None,
         )
 
     def forget(self, conversation_keys: Sequence[str]) -> int:

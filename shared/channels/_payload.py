@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 
 Kind = type | tuple[type, ...]
 
+# How deep a webhook body may nest (objects and arrays). The platforms' payloads have a dozen
+# levels; a parser keeps unmodelled fields as they are (``raw``), and everything that later
+# walks them recursively (dataclasses.asdict, the JSON encoder, BSON) has its own limit.
+MAX_DEPTH = 64
+
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
@@ -40,9 +45,23 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise BadRequest(f"body is not valid JSON: {exc}", code="malformed_json") from exc
     if not isinstance(document, dict):
         raise BadRequest("body must be a JSON object", code="malformed_json")
+    if _deeper_than(document, MAX_DEPTH):
+        raise BadRequest(f"body nests deeper than {MAX_DEPTH} levels", code="malformed_json")
     if b"\\u" in body and _has_lone_surrogate(document):
         raise BadRequest("body holds a lone UTF-16 surrogate: not text", code="malformed_json")
     return document
+
+
+def _deeper_than(document: Any, limit: int) -> bool:
+    """Whether objects and arrays nest more than ``limit`` levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _has_lone_surrogate(document: Any) -> bool:

@@ -44,7 +44,8 @@ def candidates(
     """
     try:
         document = json.loads(body)
-    except ValueError:  # not even JSON: let signature verification refuse it, at no cost
+    except (ValueError, RecursionError):
+        # Not even JSON (or nested past the parser's limit): let verification refuse it.
         document = None
     ids = {str(i) for i in named(document)} if document is not None else set()
     secrets = {secret_of(accounts[i]) for i in ids if i in accounts}

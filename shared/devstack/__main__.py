@@ -59,6 +59,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "port is replaced by a free one; 0 = free ports only (default: 8081)",
     )
     parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the embedded MongoDB's data of earlier runs (default: a fresh database every "
+        "run, because the embedded server slows down as its data grows; a warning says when "
+        "kept data got that large)",
+    )
+    parser.add_argument(
         "--no-watch",
         action="store_true",
         help="do not print the events arriving on the topics nor the replies the sandbox records",
@@ -73,7 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    stack = Stack(Options(state_dir=args.dir, base_port=args.base_port), os.environ, say)
+    options = Options(state_dir=args.dir, base_port=args.base_port, keep_data=args.keep_data)
+    stack = Stack(options, os.environ, say)
     try:
         stack.claim()
     except StackRunning as exc:

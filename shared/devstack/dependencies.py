@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.devstack import devdata, servers
 from shared.devstack import postgres as postgres_servers
 from shared.devstack import sandbox as channel_sandbox
-from shared.devstack import servers
 from shared.devstack.functions import log_tail, port_free
 
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -72,15 +72,24 @@ def kafka(env: Mapping[str, str], log_dir: Path, standard_ports: bool) -> Depend
 
 
 def mongodb(
-    env: Mapping[str, str], state_dir: Path, log_dir: Path, standard_ports: bool
+    env: Mapping[str, str],
+    state_dir: Path,
+    log_dir: Path,
+    standard_ports: bool,
+    keep_data: bool = False,
 ) -> Dependency:
+    """``MONGODB_URI`` as it is, else SecantusDB standalone (no oplog: :mod:`.devdata` says
+    why) on a fresh data directory unless ``keep_data``."""
     if env.get("MONGODB_URI", "").strip():
         return Dependency("mongodb", env["MONGODB_URI"].strip(), False, "from MONGODB_URI")
     data_dir = state_dir / "mongodb"
+    if not keep_data:
+        devdata.fresh(data_dir)
     with _explained("MongoDB", log_dir / "mongodb.log"):
         port = _port(MONGODB_PORT, standard_ports)
-        server = servers.start_mongodb(port, data_dir, log_dir / "mongodb.log")
-    note = f"embedded SecantusDB, data in {data_dir}"
+        server = servers.start_mongodb(port, data_dir, log_dir / "mongodb.log", standalone=True)
+    kept = "kept from earlier runs (--keep-data)" if keep_data else "fresh this run"
+    note = f"embedded SecantusDB, data in {data_dir}, {kept}"
     return Dependency("mongodb", server.url, True, note, server)
 
 

@@ -21,6 +21,7 @@ from shared.channels.webchat import SPEC as WEBCHAT
 from shared.devstack import (
     apitokens,
     dependencies,
+    devdata,
     devtenant,
     dispatcher,
     endpoints,
@@ -39,6 +40,7 @@ from shared.handlers import MODULES
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+DATA_CHECK_INTERVAL_S = 300.0  # with --keep-data: how often the MongoDB data is counted
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Options:
     root: Path = ROOT
     health_timeout_s: float = 60.0
     stop_timeout_s: float = 10.0
+    keep_data: bool = False  # the embedded MongoDB's data of earlier runs (else a fresh one)
+    prometheus: bool = True  # when installed (the benchmark leaves it out: it scrapes)
 
 
 class Stack:
@@ -66,6 +70,7 @@ class Stack:
         self.prometheus: prometheus.PrometheusProcess | None = None
         self.issuer: oidc.Issuer | None = None
         self._reported_dead: set[str] = set()
+        self._data_checked_at: float | None = None  # monotonic; None: not to be checked
 
     @property
     def topics(self) -> dict[str, str]:
@@ -93,7 +98,11 @@ class Stack:
         standard_ports = self.options.base_port != 0
         self.say("starting Kafka, MongoDB, Redis and PostgreSQL …")
         self._add(dependencies.kafka(self.env, log_dir, standard_ports))
-        self._add(dependencies.mongodb(self.env, self.state_dir, log_dir, standard_ports))
+        keep = self.options.keep_data
+        self._add(dependencies.mongodb(self.env, self.state_dir, log_dir, standard_ports, keep))
+        if keep and self.dependency("mongodb").embedded:
+            # Counted at the first check(), after the endpoints table: where a warning is seen.
+            self._data_checked_at = -DATA_CHECK_INTERVAL_S
         self._add(dependencies.redis(self.env, log_dir))
         self._add(dependencies.postgres(self.env, self.state_dir, log_dir, standard_ports))
         dependencies.ensure_topics(self.dependency("kafka").url, list(self.topics.values()))
@@ -136,7 +145,8 @@ class Stack:
             extra_args=self.issuer.dispatcher_args(),
         )
         self.pids.record("kafkasource-dispatcher", self.dispatcher.server.proc)
-        self._start_prometheus(standard_ports)
+        if self.options.prometheus:
+            self._start_prometheus(standard_ports)
         prefix = self.settings.topic_prefix
         elsewhere = [t for t in self.dispatcher.topics if not t.startswith(prefix + ".")]
         if elsewhere:  # the manifests name the production topics; nothing would be delivered
@@ -233,8 +243,24 @@ class Stack:
         )
         return env
 
+    def _check_data(self) -> None:
+        """With ``--keep-data``: warn once when the embedded MongoDB grew past the size where
+        it slows down (:mod:`.devdata`); a failed count is not worth a message."""
+        self._data_checked_at = time.monotonic()
+        try:
+            size = devdata.measure(self.dependency("mongodb").url)
+        except Exception:  # the server is checked for life elsewhere
+            return
+        warning = size.warning()
+        if warning is not None:
+            self.say(f"!!! {warning}")
+            self._data_checked_at = None  # once is enough
+
     def check(self) -> str | None:
         """Report processes that died; a message when the stack cannot go on without one."""
+        checked = self._data_checked_at
+        if checked is not None and time.monotonic() - checked >= DATA_CHECK_INTERVAL_S:
+            self._check_data()
         for function in self.functions:
             code = function.proc.poll()
             if code is not None:

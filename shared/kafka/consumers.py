@@ -4,6 +4,7 @@ commits for the local KafkaSource dispatcher."""
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -207,7 +208,12 @@ class GroupConsumer:
             session_timeout_ms=6000,
             heartbeat_interval_ms=1000,
             fetch_max_wait_ms=20,
-            max_poll_records=100,
+            # Every poll takes all that was fetched (bounded by max_partition_fetch_bytes).
+            # With a smaller cap, kafka-python 3.0 parks the rest of a partition's fetch when
+            # the partition is paused, and never unparks it after resume() once an empty
+            # fetch of another partition holds its "next records" slot: the partition is
+            # never fetched again (tests/integration/test_kafkasource_dispatcher.py).
+            max_poll_records=sys.maxsize,
         )
         self._consumer.subscribe(list(topics), listener=_Listener())
 

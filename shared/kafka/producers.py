@@ -42,6 +42,36 @@ def new_producer(brokers: Sequence[str], client_id: str, timeout_s: float) -> An
     )
 
 
+# Acknowledgements that timed out in a row, while the broker still accepts connections, after
+# which the producer is replaced: a broker that lost its state (a restart of a memory-backed
+# broker, a cluster rebuilt under the same address) no longer knows the producer's id, and
+# kafka-python keeps retrying with it instead of failing.
+STALE_AFTER_TIMEOUTS = 3
+
+
+class _Staleness:
+    """Counts acknowledgement timeouts in a row; says when the producer should be replaced."""
+
+    def __init__(self, brokers: Sequence[str]) -> None:
+        self._brokers = list(brokers)
+        self._timeouts = 0
+        self._lock = threading.Lock()
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._timeouts = 0
+
+    def stale_after(self, exc: BaseException) -> bool:
+        if type(exc).__name__ != "KafkaTimeoutError":
+            return False
+        with self._lock:
+            self._timeouts += 1
+            if self._timeouts < STALE_AFTER_TIMEOUTS:
+                return False
+            self._timeouts = 0
+        return brokers_reachable(self._brokers)
+
+
 class EventProducer:
     """A lazily created, thread-safe producer (created in the worker, after gunicorn forks)."""
 
@@ -49,6 +79,7 @@ class EventProducer:
         self._settings = settings
         self._producer: Any = None
         self._lock = threading.Lock()
+        self._staleness = _Staleness(settings.kafka_brokers)
 
     def _client(self) -> Any:
         with self._lock:
@@ -69,13 +100,19 @@ class EventProducer:
         for attempt in (1, 2):
             try:
                 self._send_and_wait(records, deadline)
+                self._staleness.succeeded()
                 return
             except Exception as exc:
                 # A producer whose broker lost its producer id (a restart) or that never
                 # bootstrapped cannot recover: replace it, and retry once if time is left.
-                # After a plain timeout the producer keeps reconnecting on its own.
+                # After a plain timeout the producer keeps reconnecting on its own — unless
+                # the timeouts go on while the broker answers (see STALE_AFTER_TIMEOUTS).
                 fatal = type(exc).__name__ in _PRODUCER_STATE_ERRORS
-                if fatal or type(exc).__name__ == "NoBrokersAvailable":
+                if (
+                    fatal
+                    or type(exc).__name__ == "NoBrokersAvailable"
+                    or self._staleness.stale_after(exc)
+                ):
                     self._discard()
                 if attempt == 1 and fatal and time.monotonic() < deadline:
                     continue
@@ -129,6 +166,7 @@ class RecordProducer:
         self._timeout_s = timeout_s
         self._producer: Any = None
         self._lock = threading.Lock()
+        self._staleness = _Staleness(self._brokers)
 
     def send(
         self,
@@ -144,10 +182,21 @@ class RecordProducer:
                 producer = self._producer
             future = producer.send(topic, key=key, value=value, headers=list(headers))
             future.get(timeout=self._timeout_s)
+            self._staleness.succeeded()
         except Exception as exc:
+            fatal = type(exc).__name__ in _PRODUCER_STATE_ERRORS
+            if fatal or self._staleness.stale_after(exc):
+                self._replace()
             raise DependencyUnavailable(
                 f"Kafka did not acknowledge the record: {describe(exc)}", dependency="kafka"
             ) from exc
+
+    def _replace(self) -> None:
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):  # broken already: do not wait on it
+                producer.close(timeout=0)
 
     def close(self) -> None:
         with self._lock:

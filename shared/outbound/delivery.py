@@ -49,55 +49,77 @@ class Deliveries:
     def __init__(self, db: Any) -> None:
         self._messages = db["messages"]
 
-    def ensure(self, message: OutboundMessage, now: datetime) -> None:
-        """The outbound document, created if the publisher did not store one (e.g. an agent's
-        reply). Never overwritten: it may already be further along."""
+    def claim(self, message: OutboundMessage, now: datetime, lease_s: float) -> Claim:
+        """Take the send, in one round trip: a pending message, one whose previous attempt's
+        lease ran out, or one not stored yet — created here, claimed (an agent's reply; a bot
+        reply whose document the processor writes after publishing it). A document that is
+        there but not claimable makes the upsert collide with its ``_id``: then it is read to
+        say why (sent, failed, a live lease; or another tenant's id, which is poison)."""
+        from pymongo import ReturnDocument
         from pymongo.errors import DuplicateKeyError
 
-        document = outbound_document(message, now)
-        key = {"_id": document.pop("_id"), "tenant_id": document.pop("tenant_id")}
-        try:
-            self._messages.update_one(key, {"$setOnInsert": document}, upsert=True)
-        except DuplicateKeyError as exc:  # the id exists under another tenant
-            raise BadRequest(
-                f"message id {message.message_id} is not {message.tenant_id}'s",
-                code="message_id_conflict",
-            ) from exc
-
-    def claim(self, message: OutboundMessage, now: datetime, lease_s: float) -> Claim:
-        """Take the send: a pending message, or one whose previous attempt's lease ran out."""
-        from pymongo import ReturnDocument
-
         lease_until = now + timedelta(seconds=lease_s)
-        claimed = self._messages.find_one_and_update(
-            {
-                **_key(message),
-                "$or": [
-                    {"delivery.state": {"$in": [PENDING, None]}},
-                    {"delivery.state": SENDING, "delivery.lease_until": {"$lte": now}},
-                ],
-            },
-            {
-                "$set": {
-                    "delivery.state": SENDING,
-                    "delivery.lease_until": lease_until,
-                    "delivery.updated_at": now,
-                },
-                "$inc": {"delivery.attempts": 1},
-            },
-            projection={"delivery": 1},
-            return_document=ReturnDocument.AFTER,
-        )
+
+        def take() -> dict[str, Any] | None:
+            try:
+                found: dict[str, Any] | None = self._messages.find_one_and_update(
+                    {
+                        **_key(message),
+                        "$or": [
+                            {"delivery.state": {"$in": [PENDING, None]}},
+                            {"delivery.state": SENDING, "delivery.lease_until": {"$lte": now}},
+                        ],
+                    },
+                    {
+                        "$set": {
+                            "delivery.state": SENDING,
+                            "delivery.lease_until": lease_until,
+                            "delivery.updated_at": now,
+                        },
+                        "$inc": {"delivery.attempts": 1},
+                        "$setOnInsert": _created(message, now),
+                    },
+                    upsert=True,
+                    projection={"delivery": 1},
+                    return_document=ReturnDocument.AFTER,
+                )
+                return found
+            except DuplicateKeyError:
+                return None
+
+        claimed = take()
         if claimed is not None:
             return Claim(True, SENDING, int(claimed["delivery"]["attempts"]), lease_until)
-        found = self._messages.find_one(_key(message), {"delivery": 1})
+        found = self._found(message)
         delivery = (found or {}).get("delivery") or {}
+        if found is not None and _claimable(delivery, now):
+            # The upsert collided with a document written at the same moment (the
+            # processor's, after its publish), which is claimable: take it now.
+            claimed = take()
+            if claimed is not None:
+                return Claim(True, SENDING, int(claimed["delivery"]["attempts"]), lease_until)
+            found = self._found(message)
+            delivery = (found or {}).get("delivery") or {}
         return Claim(
             False,
             delivery.get("state") if found else None,
             int(delivery.get("attempts") or 0),
             delivery.get("lease_until"),
         )
+
+    def _found(self, message: OutboundMessage) -> dict[str, Any] | None:
+        """The stored outbound document of ``message``; another tenant's id is poison."""
+        found: dict[str, Any] | None = self._messages.find_one(
+            {"_id": message.message_id}, {"tenant_id": 1, "direction": 1, "delivery": 1}
+        )
+        if found is not None and found.get("tenant_id") != message.tenant_id:
+            raise BadRequest(
+                f"message id {message.message_id} is not {message.tenant_id}'s",
+                code="message_id_conflict",
+            )
+        if found is not None and found.get("direction") != "outbound":
+            return None
+        return found
 
     def release(
         self, message: OutboundMessage, claim: Claim, error: dict[str, Any], now: datetime
@@ -157,3 +179,26 @@ class Deliveries:
 
 def _key(message: OutboundMessage) -> dict[str, Any]:
     return {"_id": message.message_id, "tenant_id": message.tenant_id, "direction": "outbound"}
+
+
+def _created(message: OutboundMessage, now: datetime) -> dict[str, Any]:
+    """What a claim that creates the document sets besides the claim itself: the publisher's
+    document (:func:`outbound_document`) without the filter's fields and the claimed ones."""
+    document = outbound_document(message, now)
+    delivery = document.pop("delivery")
+    fields = {k: v for k, v in document.items() if k not in _key(message)}
+    claimed = ("state", "lease_until", "updated_at", "attempts")
+    return fields | {f"delivery.{k}": v for k, v in delivery.items() if k not in claimed}
+
+
+def _claimable(delivery: dict[str, Any], now: datetime) -> bool:
+    """What :meth:`Deliveries.claim`'s filter takes: pending, or a lease that ran out."""
+    state = delivery.get("state")
+    if state in (PENDING, None):
+        return True
+    lease_until = delivery.get("lease_until")
+    if state != SENDING or not isinstance(lease_until, datetime):
+        return False
+    if lease_until.tzinfo is None:
+        lease_until = lease_until.replace(tzinfo=now.tzinfo)
+    return lease_until <= now

@@ -1,12 +1,13 @@
 """outbound-dispatcher: one ``com.chatbot.message.outbound.v1`` event → one reply sent, once.
 
 1. The outbound ``messages`` document is the idempotency record (its ``_id`` is the message
-   id, which is the event id). It is created if the publisher did not store one. If its
-   ``delivery.state`` is already ``sent``/``delivered``/``read``/``failed``, the event is a
-   redelivery: ``duplicate``, 200, nothing sent.
+   id, which is the event id). If its ``delivery.state`` is already
+   ``sent``/``delivered``/``read``/``failed``, the event is a redelivery: ``duplicate``, 200,
+   nothing sent.
 2. The send is claimed with a lease (``sending`` until ``lease_until``, ``attempts`` + 1) by
-   one atomic ``find_one_and_update``. A redelivery that finds a live lease answers 429 with
-   the lease's remaining time: the first attempt may still be waiting for the API.
+   one atomic ``find_one_and_update``, which also creates the document if the publisher has
+   not stored it (yet). A redelivery that finds a live lease answers 429 with the lease's
+   remaining time: the first attempt may still be waiting for the API.
 3. Render, send, record: ``sent`` with the provider id (also as ``channel_message_id``, where
    the status tracker looks it up); a transient failure puts the message back to ``pending``
    with the error and answers 429/503, so KafkaSource retries; a permanent one records
@@ -85,14 +86,14 @@ class Dispatcher:
     def _dispatch(self, message: OutboundMessage, account: Any) -> str:
         ensure_once(self.db)
         deliveries = Deliveries(self.db)
-        deliveries.ensure(message, self._now())
-        last_inbound_at = self._last_inbound_at(message)
-        claim = deliveries.claim(message, self._now(), lease_seconds(self.settings))
+        now = self._now()
+        last_inbound_at = self._last_inbound_at(message, account, now)
+        claim = deliveries.claim(message, now, lease_seconds(self.settings))
         if not claim.granted:
             return self._not_claimed(message, claim)
         started = time.perf_counter()
         try:
-            provider_id = self._send(message, account, last_inbound_at)
+            provider_id = self._send(message, account, last_inbound_at, now)
         except Undeliverable as exc:
             observe_send(message, started, "failed", exc.code)
             deliveries.fail(message, claim, exc.to_dict(), self._now())
@@ -130,14 +131,16 @@ class Dispatcher:
         return "sent"
 
     def _send(
-        self, message: OutboundMessage, account: Any, last_inbound_at: datetime | None
+        self,
+        message: OutboundMessage,
+        account: Any,
+        last_inbound_at: datetime | None,
+        now: datetime,
     ) -> str:
         deliver = spec(message.channel).outbound.deliver
         if deliver is not None:  # a channel without an API (web chat) delivers it itself
             return deliver(message, self.settings)
-        request = render(
-            message, account, self.settings, last_inbound_at=last_inbound_at, now=self._now()
-        )
+        request = render(message, account, self.settings, last_inbound_at=last_inbound_at, now=now)
         return self.api.send(request)
 
     def _not_claimed(self, message: OutboundMessage, claim: Claim) -> str:
@@ -164,15 +167,49 @@ class Dispatcher:
         except Exception:  # the lease runs out anyway; the retry status stands
             log.exception("delivery not released", extra={"message_id": message.message_id})
 
-    def _last_inbound_at(self, message: OutboundMessage) -> datetime | None:
+    def _last_inbound_at(
+        self, message: OutboundMessage, account: Any, now: datetime
+    ) -> datetime | None:
+        """The user's last message, for a channel whose window is measured from it (WhatsApp,
+        Messenger): the conversation's ``last_inbound_at``, unless the reply proves it needs no
+        reading (:meth:`_answer_decides`)."""
         if not spec(message.channel).outbound.needs_last_inbound:
-            return None  # only a channel with a customer-service window (WhatsApp) asks
+            return None
+        answered = _time(message.in_reply_to_at)
+        if answered is not None and self._answer_decides(message, account, answered, now):
+            return answered
         conversation = ConversationStore(self.db).get(message.tenant_id, message.conversation_key)
         value = (conversation or {}).get("last_inbound_at")
         return value if isinstance(value, datetime) else None
 
+    def _answer_decides(
+        self, message: OutboundMessage, account: Any, answered: datetime, now: datetime
+    ) -> bool:
+        """Whether the reply renders alike for a last message at ``answered`` (the user's
+        message it answers) and at ``now``. The conversation's ``last_inbound_at`` lies between
+        the two — it counts the message answered (recorded before the reply was published, or
+        read from it for an agent's reply), and a later message only moves it towards now —
+        and a window is an age limit measured from it, so it would render alike too: the
+        conversation need not be read. Outside a window, or near its end, it is read."""
+        try:
+            when_answered = render(
+                message, account, self.settings, last_inbound_at=answered, now=now
+            )
+            just_now = render(message, account, self.settings, last_inbound_at=now, now=now)
+        except Undeliverable:
+            return False
+        return when_answered == just_now
+
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
+
+
+def _time(value: str | None) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def observe_send(

@@ -104,13 +104,23 @@ class MessageStore:
 
     def insert_inbound(self, event_id: str, message: InboundMessage, now: datetime) -> InsertResult:
         """Store the message if it is new; on a redelivery return the stored document."""
+        from pymongo import ReturnDocument
         from pymongo.errors import DuplicateKeyError
 
         document = inbound_document(event_id, message, now)
         with unavailable_as_503():
             try:
-                self._messages.insert_one(document)
-                return InsertResult(document, created=True)
+                # Insert-if-absent in one round trip: the document found (a redelivery), or
+                # None when ours was inserted.
+                existing = self._messages.find_one_and_update(
+                    {"_id": event_id, "tenant_id": message.tenant_id},
+                    {"$setOnInsert": _without_id(document, "tenant_id")},
+                    upsert=True,
+                    return_document=ReturnDocument.BEFORE,
+                )
+                if existing is None:
+                    return InsertResult(document, created=True)
+                return InsertResult(existing, created=False)
             except DuplicateKeyError:
                 pass
             existing = self.get(message.tenant_id, event_id)
@@ -170,26 +180,60 @@ class MessageStore:
         with unavailable_as_503():
             self._messages.update_one({"_id": message_id, "tenant_id": tenant_id}, {"$set": fields})
 
+    def replied(
+        self,
+        tenant_id: str,
+        message_id: str,
+        replies: Sequence[OutboundMessage],
+        now: datetime,
+    ) -> bool:
+        """``replying → replied``, and the replies stored as outbound documents where they are
+        not yet (insert-if-absent, as :meth:`insert_outbound`), in one ``update`` command.
+        True when this call moved the state (another delivery may have moved it first)."""
+        from pymongo import UpdateOne
+
+        operations = [
+            UpdateOne(
+                {"_id": message_id, "tenant_id": tenant_id, "processing.state": REPLYING},
+                {"$set": {"processing.state": REPLIED, "processing.updated_at": now}},
+            ),
+            *(_insert_if_absent(message, now) for message in replies),
+        ]
+        with unavailable_as_503():
+            result = self._messages.bulk_write(operations, ordered=True)
+        # An outbound document already there is matched, not upserted: what is left of the
+        # matched count is the inbound document's.
+        found_outbound = len(replies) - len(result.upserted_ids)
+        return bool(result.matched_count - found_outbound)
+
     def insert_outbound(self, messages: Sequence[OutboundMessage], now: datetime) -> int:
         """Insert the replies that are not stored yet; returns how many were new.
 
         Insert-if-absent: on a resumed turn the documents may exist already, and the
         dispatcher may have moved their delivery state on; they are never overwritten.
         """
-        created = 0
+        if not messages:
+            return 0
         with unavailable_as_503():
-            for message in messages:
-                result = self._messages.update_one(
-                    {"_id": message.message_id, "tenant_id": message.tenant_id},
-                    {"$setOnInsert": _without_id(outbound_document(message, now))},
-                    upsert=True,
-                )
-                created += 1 if result.upserted_id is not None else 0
-        return created
+            result = self._messages.bulk_write(
+                [_insert_if_absent(message, now) for message in messages], ordered=True
+            )
+        return len(result.upserted_ids)
 
 
-def _without_id(document: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in document.items() if key != "_id"}
+def _insert_if_absent(message: OutboundMessage, now: datetime) -> Any:
+    from pymongo import UpdateOne
+
+    return UpdateOne(
+        {"_id": message.message_id, "tenant_id": message.tenant_id},
+        {"$setOnInsert": _without_id(outbound_document(message, now), "tenant_id")},
+        upsert=True,
+    )
+
+
+def _without_id(document: dict[str, Any], *also: str) -> dict[str, Any]:
+    """The document without the fields an upsert's filter already sets."""
+    return {key: value for key, value in document.items() if key not in ("_id", *also)}
 
 
 def with_text(message: InboundMessage, text: str | None) -> InboundMessage:

@@ -36,6 +36,16 @@ def client(uri: str) -> Any:
         return existing
 
 
+def close_clients() -> None:
+    """Close and forget every client made so far; the next :func:`client` call makes a new one
+    (a tool that registers pymongo listeners, which only clients made after it see)."""
+    with _lock:
+        made = list(_clients.values())
+        _clients.clear()
+    for existing in made:
+        existing.close()
+
+
 def database(settings: Settings) -> Any:
     return client(settings.mongodb_uri)[settings.mongodb_database]
 

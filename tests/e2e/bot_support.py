@@ -1,14 +1,13 @@
 """Talking to a running local stack the way the platforms and the widget do, and watching the
 channel sandbox for the bot's replies. Everything comes from the stack's endpoints.json.
 
-Every message gets fresh platform ids (wamid, Slack event id, Telegram update id, chat ids), so
+The webhook bodies come from :mod:`shared.devstack.traffic` (re-exported here). Every message
+gets fresh platform ids (wamid, Slack event id, Telegram update id, chat ids), so
 a rerun against a Redis that outlived an earlier run is never taken for a redelivery.
 """
 
 from __future__ import annotations
 
-import json
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +19,11 @@ import pytest
 
 from shared.channels import messenger, slack, telegram, whatsapp
 from shared.devstack.replies import describe
+from shared.devstack.traffic import messenger_body as messenger_body
+from shared.devstack.traffic import slack_body as slack_body
+from shared.devstack.traffic import telegram_body as telegram_body
+from shared.devstack.traffic import unique_digits as unique_digits
+from shared.devstack.traffic import whatsapp_body as whatsapp_body
 from shared.events import MESSAGE_RECEIVED
 from shared.kafka import ConsumedRecord, RecordProducer, read_topic
 
@@ -37,10 +41,6 @@ def poll(what: str, check: Callable[[], Any], timeout_s: float = REPLY_TIMEOUT_S
         if time.monotonic() > deadline:
             pytest.fail(f"{what}: nothing after {timeout_s:.0f}s")
         time.sleep(0.1)
-
-
-def unique_digits(length: int) -> str:
-    return str(random.randint(10 ** (length - 1), 10**length - 1))
 
 
 @dataclass
@@ -218,18 +218,6 @@ class Stack:
         return [r for r in read_topic(self.brokers, topic) if r.key == key.encode()]
 
 
-def messenger_body(page_id: str, psid: str, **body: Any) -> bytes:
-    """A Page webhook with one messaging event (``message=…``, ``read=…``, …)."""
-    event = {
-        "sender": {"id": psid},
-        "recipient": {"id": page_id},
-        "timestamp": int(time.time() * 1000),
-        **body,
-    }
-    entry = {"id": page_id, "time": event["timestamp"], "messaging": [event]}
-    return json.dumps({"object": "page", "entry": [entry]}).encode()
-
-
 def telegram_key(bot_id: str, chat_id: str) -> str:
     return f"dev:telegram:{bot_id}/{chat_id}"
 
@@ -244,64 +232,3 @@ def succeeded(call: Call) -> bool:
 
 def call_text(call: Call) -> str:
     return describe(call).text
-
-
-def whatsapp_body(phone_number_id: str, wa_id: str, text: str) -> bytes:
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550000000", "phone_number_id": phone_number_id},
-        "contacts": [{"profile": {"name": "E2E User"}, "wa_id": wa_id}],
-        "messages": [
-            {
-                "from": wa_id,
-                "id": f"wamid.E2E{uuid.uuid4().hex.upper()}",
-                "timestamp": str(int(time.time())),
-                "type": "text",
-                "text": {"body": text},
-            }
-        ],
-    }
-    document = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "100000000000000", "changes": [{"field": "messages", "value": value}]}],
-    }
-    return json.dumps(document).encode()
-
-
-def slack_body(team_id: str, bot_user_id: str, channel: str, text: str) -> bytes:
-    now = time.time()
-    document = {
-        "token": "e2e",
-        "team_id": team_id,
-        "api_app_id": "A0DEVAPP",
-        "type": "event_callback",
-        "event_id": "Ev" + uuid.uuid4().hex[:12].upper(),
-        "event_time": int(now),
-        "event": {
-            "type": "message",
-            "channel_type": "im",
-            "channel": channel,
-            "user": "U0E2EUSER",
-            "text": text,
-            "ts": f"{now:.6f}",
-            "event_ts": f"{now:.6f}",
-            "team": team_id,
-        },
-        "authorizations": [{"team_id": team_id, "user_id": bot_user_id, "is_bot": True}],
-    }
-    return json.dumps(document).encode()
-
-
-def telegram_body(chat_id: int, text: str) -> bytes:
-    user = {"id": chat_id, "is_bot": False, "first_name": "E2E"}
-    document = {
-        "update_id": int(unique_digits(9)),
-        "message": {
-            "message_id": int(unique_digits(9)),
-            "from": user,
-            "chat": {"id": chat_id, "first_name": "E2E", "type": "private"},
-            "date": int(time.time()),
-            "text": text,
-        },
-    }
-    return json.dumps(document).encode()

@@ -29,6 +29,7 @@ import pytest
 
 from shared.devstack import servers
 from shared.devstack.pids import PidFiles
+from tests.logscan import scan_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 45.0
@@ -111,6 +112,8 @@ class RunningStack:
         PidFiles(self.state_dir).claim()  # stops children a killed supervisor left behind
         PidFiles(self.state_dir).release()
         self._reader.join(timeout=5)
+        # Its processes' log files, for secrets and message bodies (reported at session end).
+        scan_stack(self.state_dir, f"stack {self.state_dir.parent.name}/{self.state_dir.name}")
 
 
 @pytest.fixture

@@ -83,3 +83,46 @@ def test_redis_down_means_no_breaker() -> None:
         with pytest.raises(DependencyUnavailable, match="engine down"):
             breaker.generate_reply(CONTEXT, MESSAGE)
     assert engine.calls == 3
+
+
+def test_the_state_read_with_the_session_context_is_the_one_used(redis_url: str) -> None:
+    """The processor reads the breaker's state in the session's pipeline: one round trip for
+    both, and the breaker reads nothing more itself."""
+    from shared.bot.session import SessionCache
+    from shared.perf.roundtrips import RoundTrips
+
+    engine = FlakyEngine()
+    breaker = CircuitBreaker(engine, redis_url, failures=1, open_s=30)
+    sessions = SessionCache(redis_url, circuit=breaker)
+    with pytest.raises(DependencyUnavailable, match="engine down"):
+        breaker.generate_reply(CONTEXT, MESSAGE)  # opens it
+
+    with RoundTrips() as trips, trips.step("turn") as tally:
+        context = sessions.context("acme", "whatsapp", CONTEXT.conversation_key)
+        with pytest.raises(DependencyUnavailable, match="circuit is open"):
+            breaker.generate_reply(context, MESSAGE)
+
+    assert context.circuit is not None and context.circuit.open
+    assert tally.redis == ["PIPELINE LRANGE HGETALL EXISTS GET"]
+    assert engine.calls == 1
+
+
+def test_a_success_resets_the_count_only_when_there_were_failures(redis_url: str) -> None:
+    from shared.perf.roundtrips import RoundTrips
+
+    engine = FlakyEngine()
+    engine.up = True
+    breaker = CircuitBreaker(engine, redis_url, failures=3)
+    assert not breaker.is_open()  # connected: the handshake is not what is counted
+    with RoundTrips() as trips:
+        with trips.step("closed") as closed:
+            breaker.generate_reply(CONTEXT, MESSAGE)
+        engine.up = False
+        with pytest.raises(DependencyUnavailable):
+            breaker.generate_reply(CONTEXT, MESSAGE)
+        engine.up = True
+        with trips.step("after a failure") as after_failure:
+            breaker.generate_reply(CONTEXT, MESSAGE)
+
+    assert closed.redis == ["PIPELINE EXISTS GET"]
+    assert after_failure.redis == ["PIPELINE EXISTS GET", "DEL"]

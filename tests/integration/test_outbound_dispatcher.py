@@ -237,6 +237,50 @@ def test_whatsapp_outside_the_window_sends_a_template(
     assert stored(db, message)["delivery"]["state"] == "sent"
 
 
+def test_whatsapp_a_reply_to_a_message_within_the_window_needs_no_conversation_read(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    """The message answered proves the window open: the conversation's last message is never
+    older. (No conversation is stored here, so a read would have found the window shut.)"""
+    answered = datetime.now(UTC) - timedelta(hours=1)
+    message = reply(Channel("whatsapp"), in_reply_to_at=answered.isoformat())
+
+    assert post(dispatcher, message).status_code == 200
+
+    [call] = channel_api.calls()
+    assert call["json"]["type"] == "interactive"
+    assert stored(db, message)["delivery"]["state"] == "sent"
+
+
+def test_whatsapp_a_reply_to_an_old_message_reads_the_window_from_the_conversation(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    """The user wrote again since the message answered: the conversation says so."""
+    answered = datetime.now(UTC) - timedelta(hours=30)
+    message = reply(Channel("whatsapp"), in_reply_to_at=answered.isoformat())
+    open_window(db, message, age=timedelta(hours=2))
+
+    assert post(dispatcher, message).status_code == 200
+
+    [call] = channel_api.calls()
+    assert call["json"]["type"] == "interactive"
+
+
+def test_a_message_id_of_another_tenant_is_poison(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    message = reply(Channel("slack"))
+    theirs = outbound_document(dataclasses.replace(message, tenant_id="globex"), datetime.now(UTC))
+    db.messages.insert_one(theirs)
+
+    response = post(dispatcher, message)
+
+    assert response.status_code == 400
+    assert response.json is not None and response.json["error"] == "message_id_conflict"
+    assert channel_api.calls() == []
+    assert db.messages.find_one({"_id": message.message_id})["tenant_id"] == "globex"
+
+
 def test_web_chat_reply_is_stored_and_published(
     dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any, redis_url: str
 ) -> None:
@@ -344,3 +388,43 @@ def test_health_requires_mongodb_and_reports_redis(dispatcher: FlaskClient) -> N
         "service": "outbound-dispatcher",
         "dependencies": {"mongodb": "up", "redis": "up"},
     }
+
+
+class _RacingMessages:
+    """The messages collection, where the processor writes the outbound document (its
+    insert-if-absent after the publish) at the very moment of the dispatcher's first claim."""
+
+    def __init__(self, collection: Any, document: dict[str, Any]) -> None:
+        self._collection = collection
+        self._document = document
+        self.claims = 0
+
+    def find_one_and_update(self, *args: Any, **kwargs: Any) -> Any:
+        from pymongo.errors import DuplicateKeyError
+
+        self.claims += 1
+        if self.claims == 1:
+            self._collection.insert_one(self._document)
+            raise DuplicateKeyError("E11000 duplicate key error: written at the same moment")
+        return self._collection.find_one_and_update(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+
+def test_a_claim_that_races_the_processors_write_still_takes_the_send(db: Any) -> None:
+    # Both sides insert-if-absent the same outbound document: the claim's upsert can collide
+    # with the processor's insert. The document is then there and pending: claimed, not taken
+    # for "another attempt" (a 429 that held the reply back for the lease's 30 s).
+    from shared.outbound.delivery import Deliveries
+
+    message = reply(Channel("telegram"), "race")
+    deliveries = Deliveries(db)
+    racing = _RacingMessages(db.messages, outbound_document(message, datetime.now(UTC)))
+    deliveries._messages = racing
+
+    claim = deliveries.claim(message, datetime.now(UTC), lease_s=30)
+
+    assert claim.granted and claim.state == "sending" and claim.attempts == 1
+    assert racing.claims == 2  # and one read between: the document is there, claimable
+    assert stored(db, message)["delivery"]["state"] == "sending"

@@ -16,7 +16,9 @@ from shared.devstack.functions import ENTRY_MODULE, FUNCTION_TARGET
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_PACKAGES = (
+    "shared.capacity",
     "shared.devstack",
+    "shared.perf",
     "shared.refservers",
     "shared.deploy",
     "shared.ops.deploy",

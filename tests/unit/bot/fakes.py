@@ -79,6 +79,19 @@ class MemoryMessages:
                 target = target.setdefault(name, {})
             target[leaf] = value
 
+    def replied(
+        self,
+        tenant_id: str,
+        message_id: str,
+        replies: Sequence[OutboundMessage],
+        now: datetime,
+    ) -> bool:
+        moved = self.advance(
+            tenant_id, message_id, from_states=("replying",), to_state="replied", now=now
+        )
+        self.insert_outbound(replies, now)
+        return moved is not None
+
     def insert_outbound(self, messages: Sequence[OutboundMessage], now: datetime) -> int:
         created = 0
         for message in messages:

@@ -168,6 +168,34 @@ def test_a_retry_after_the_gate_does_not_count_the_message_again() -> None:
     assert bot.conversations.docs[message().conversation_key]["message_count"] == 2
 
 
+def test_a_turn_writes_its_checkpoint_stored_then_replying_then_replied() -> None:
+    bot, event = Bot(), received()
+    moves: list[str] = []
+    bot.messages.before_advance = moves.append
+
+    assert bot.handle(event) == "replied"
+    assert moves == ["replying", "replied"]  # the flags and the content go with `replying`
+    processing = bot.messages.inbound(event["id"])["processing"]
+    assert processing["recorded"] and processing["limit_checked"]
+    assert processing["content"] == "screened"
+
+
+def test_a_turn_stopped_by_the_engine_keeps_what_it_did_for_the_retry() -> None:
+    bot, event = Bot(settings=dataclasses.replace(SETTINGS, fallback_enabled=False)), received()
+    bot.engine.down = True
+    with pytest.raises(DependencyUnavailable):
+        bot.handle(event)
+    stored = bot.messages.inbound(event["id"])
+    assert stored["processing"]["state"] == "screened" and stored["text"] == "hello"
+    assert stored["processing"]["limit_checked"]
+
+    bot.engine.down = False
+    assert bot.handle(event) == "replied"
+    assert bot.hub.screened == ["hello"]  # not asked again
+    assert bot.limiter.calls == 1
+    assert bot.conversations.docs[message().conversation_key]["message_count"] == 2
+
+
 def test_a_delivery_that_loses_a_race_continues_from_the_winners_state() -> None:
     bot, event = Bot(), received()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -154,3 +155,21 @@ def test_parse_json_object_refuses_what_is_not_json_as_a_400(body: bytes) -> Non
 
 def test_a_surrogate_pair_is_one_character_and_fine() -> None:
     assert parse_json_object(b'{"text": "\\ud83d\\ude00"}') == {"text": "\U0001f600"}
+
+
+@pytest.mark.parametrize("depth", [65, 500, 900])
+def test_parse_json_object_refuses_a_body_nested_deeper_than_any_platform_sends(
+    depth: int,
+) -> None:
+    # Found by fuzzing: 500 levels parse, but a kept platform field that deep made encoding
+    # the event (dataclasses.asdict recurses) fail with RecursionError, a 500 after the
+    # signature was checked. The deepest saved payload has 12 levels.
+    body = b'{"a": ' + b"[" * depth + b"]" * depth + b"}"
+    with pytest.raises(BadRequest) as info:
+        parse_json_object(body)
+    assert info.value.code == "malformed_json"
+
+
+def test_parse_json_object_takes_nesting_up_to_the_limit() -> None:
+    body = b'{"a": ' + b"[" * 63 + b"]" * 63 + b"}"  # 64 levels with the object
+    assert parse_json_object(body)["a"] == json.loads(b"[" * 63 + b"]" * 63)

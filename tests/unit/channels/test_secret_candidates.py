@@ -169,3 +169,23 @@ def test_a_small_body_naming_no_account_may_try_every_secret(
     with pytest.raises(Unauthorized):
         slack_inbound.handle(WebRequest("POST", "/", headers, big), ingress)
     assert calls == []
+
+
+@pytest.mark.parametrize("channel", ["whatsapp", "messenger", "slack"])
+def test_a_body_nested_past_the_parsers_limit_is_a_4xx_before_any_hmac(
+    ingress: Ingress, monkeypatch: pytest.MonkeyPatch, channel: str
+) -> None:
+    # Found by fuzzing: reading the unverified account id hit json's RecursionError on 3,000
+    # nested brackets (a 6 KB body, no signature needed) and the webhook answered 500.
+    module = {"whatsapp": whatsapp_inbound, "messenger": messenger_inbound, "slack": slack_inbound}
+    calls = counting(monkeypatch, module[channel])
+    body = b"[" * 3000 + b"]" * 3000
+    headers = {
+        whatsapp.SIGNATURE_HEADER: "sha256=" + "0" * 64,
+        slack.TIMESTAMP_HEADER: str(NOW),
+        slack.SIGNATURE_HEADER: "v0=" + "0" * 64,
+    }
+
+    with pytest.raises(Unauthorized):
+        module[channel].handle(WebRequest("POST", "/", headers, body), ingress)
+    assert calls == []  # names no account and is not small: nothing worth trying

@@ -533,6 +533,24 @@ def test_handle_rejects_malformed_json(ingress: Ingress, body: bytes) -> None:
     assert info.value.code == "malformed_json"
 
 
+def test_handle_answers_a_deeply_nested_update_with_400(
+    ingress: Ingress, producer: RecordingProducer
+) -> None:
+    # Found by fuzzing: an unsupported content field is kept in raw, and one 500 levels deep
+    # made encoding the event recurse past Python's limit: a 500, retried for 24 hours.
+    update = payload("telegram", "text_private.json")
+    del update["message"]["text"]
+    body = (
+        json.dumps(update)
+        .encode()
+        .replace(b'"date"', b'"poll": ' + b"[" * 500 + b"]" * 500 + b', "date"')
+    )
+    with pytest.raises(BadRequest) as info:
+        telegram.handle(request(body), ingress)
+    assert info.value.code == "malformed_json"
+    assert producer.published == []
+
+
 def test_handle_answers_a_wrongly_typed_field_with_400(
     ingress: Ingress, producer: RecordingProducer
 ) -> None:

@@ -1,0 +1,153 @@
+"""Cold start and memory: every function against the bare function, launched the same way.
+
+- launch → the first answer of any status on ``/metrics`` (the module imported, gunicorn
+  serving), and → the first 200 on ``/api/v2/health`` with Kafka, Redis and MongoDB up (the
+  health check's lazy client imports and connections included); the baseline: ``GET /``.
+  Launches are interleaved (baseline, each function, baseline, …), medians.
+- ``create_app`` of every function in one interpreter: which heavy client libraries it loads
+  (none should be: clients are made after gunicorn forks).
+- the worker's resident memory after 1,000 requests: ``whatsapp-webhook`` answering signed
+  unique messages against the bare function answering the same POSTs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import launch
+import load
+import procstat
+from launch import BASELINE, Target
+from report import Line, at_most
+
+from shared.channels import whatsapp
+from shared.devstack import servers
+from shared.devstack.traffic import whatsapp_body
+
+SECTION = "cold start"
+FIRST_ANSWER_GOAL = at_most(1.3, "ratio")
+HEALTHY_GOAL = at_most(1.5, "ratio")
+RSS_GOAL = at_most(1.5, "ratio")
+RSS_REQUESTS = 1000
+
+
+def section(
+    functions: list[str],
+    env: Mapping[str, str],
+    work: Path,
+    runs: int,
+    secret: str,
+    phone_number_id: str,
+) -> tuple[list[Line], dict[str, Any]]:
+    targets = [BASELINE, *(launch.function_target(name) for name in functions)]
+    print(f"{len(targets)} processes x {runs} launches, interleaved; medians.")
+    samples: dict[str, tuple[list[float], list[float]]] = {t.name: ([], []) for t in targets}
+    failed: dict[str, str] = {}  # a function that did not start: the others are still measured
+    for _ in range(runs):
+        for target in targets:
+            if target.name in failed:
+                continue
+            try:
+                first, ready = launch.cold_start(target, servers.free_port(), env, work)
+            except launch.BenchError as exc:
+                if target is BASELINE:
+                    raise
+                failed[target.name] = str(exc).splitlines()[0]
+                print(f"!!! {exc}")
+                continue
+            samples[target.name][0].append(first)
+            samples[target.name][1].append(ready)
+    medians = {
+        name: (statistics.median(firsts) * 1000, statistics.median(readies) * 1000)
+        for name, (firsts, readies) in samples.items()
+        if name not in failed
+    }
+    base_first, base_ready = medians[BASELINE.name]
+    lines: list[Line] = []
+    for name in functions:
+        measured = medians.get(name)
+        lines.append(
+            Line(SECTION, f"{name}: launch -> first answer", measured and measured[0], "ms",
+                 base_first, FIRST_ANSWER_GOAL, failed.get(name, ""))
+        )  # fmt: skip
+        lines.append(
+            Line(SECTION, f"{name}: launch -> healthy", measured and measured[1], "ms",
+                 base_ready, HEALTHY_GOAL)
+        )  # fmt: skip
+
+    imported = launch.imports(targets, env)
+    heavy = {name: sample.heavy for name, sample in imported.items() if sample.heavy}
+    lines.append(
+        Line(
+            SECTION,
+            "heavy client modules loaded by create_app",
+            float(sum(len(modules) for modules in heavy.values())),
+            "",
+            None,
+            at_most(0),
+            "; ".join(f"{name}: {', '.join(mods)}" for name, mods in heavy.items()),
+        )
+    )
+
+    webhook = launch.function_target("whatsapp-webhook")
+    requests = [
+        (body, {"Content-Type": "application/json", whatsapp.SIGNATURE_HEADER: signature})
+        for signature, body in _signed(secret, phone_number_id, RSS_REQUESTS)
+    ]
+    base_rss = _rss_after(BASELINE, requests, env, work)
+    webhook_rss = _rss_after(webhook, requests, env, work)
+    lines.append(
+        Line(SECTION, f"whatsapp-webhook: worker RSS after {RSS_REQUESTS:,} requests",
+             webhook_rss, "MiB", base_rss, RSS_GOAL)
+    )  # fmt: skip
+    data = {
+        "runs": runs,
+        "milliseconds": {
+            name: {"first_answer": round(first, 1), "healthy": round(ready, 1)}
+            for name, (first, ready) in medians.items()
+        },
+        "create_app_ms_one_interpreter": {
+            name: round(sample.create_app_s * 1000, 1) for name, sample in imported.items()
+        },
+        "heavy_modules": heavy,
+        "worker_rss_mib": {"baseline": base_rss, "whatsapp-webhook": webhook_rss},
+        "did_not_start": [f"{name}: {why}" for name, why in failed.items()],
+    }
+    return lines, data
+
+
+def _signed(secret: str, phone_number_id: str, count: int) -> list[tuple[str, bytes]]:
+    tag = str(time.time_ns())
+    bodies = [
+        whatsapp_body(phone_number_id, f"1666{i:07d}", "Hello", f"wamid.RSS{tag}{i:05d}")
+        for i in range(count)
+    ]
+    return [(whatsapp.sign(secret, body), body) for body in bodies]
+
+
+def _rss_after(
+    target: Target, requests: Sequence[load.Request], env: Mapping[str, str], work: Path
+) -> float | None:
+    """A fresh process: healthy, ``len(requests)`` POSTs from 4 client threads, then its
+    worker's resident memory in MiB."""
+    running = launch.start(target, servers.free_port(), env, work)
+    try:
+        launch.wait_for(running, target.ready_path, lambda s: s == 200, launch.deadline(30))
+        result = load.run(
+            target.name,
+            running.url + "/",
+            requests,
+            concurrency=4,
+            max_requests=len(requests),
+            max_seconds=60,
+        )
+        if result.statuses.get(200, 0) != len(requests):
+            raise launch.BenchError(f"{target.name} answered {dict(result.statuses)}")
+        rss = procstat.worker_rss_kib(running.proc.pid)
+        return None if rss is None else rss / 1024
+    finally:
+        running.kill()

@@ -1,0 +1,162 @@
+"""Ingress alone: ``whatsapp-webhook`` (verify, Kafka ``acks=all``, Redis dedupe mark; no
+KafkaSource dispatcher, so nothing consumes what it publishes) against the bare function,
+loaded by wrk with pre-signed unique WhatsApp bodies, runs interleaved A B A B.
+
+Both run as their containers do (``WORKERS=1``, ``THREADS`` from the options) and both are up
+for the whole section, so each run finds the other idle. The duplicate row repeats one body
+that was already published: a Redis dedupe hit, no produce.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import launch
+import wrk
+from launch import BASELINE, Target
+from report import Line, at_least, at_most
+
+from shared.channels import whatsapp
+from shared.devstack import servers
+from shared.devstack.traffic import whatsapp_body
+from shared.web import HEALTH_PATH
+
+SECTION = "ingress"
+WEBHOOK = Target(
+    "whatsapp-webhook", launch.ROOT / "functions/whatsapp-webhook/main.py", "/metrics", HEALTH_PATH
+)
+RATIO_GOAL = at_least(0.5, "ratio")
+P99_GOAL_MS = at_most(25)
+# Bodies per webhook run: more than it can answer in the run, so none is sent twice (the Lua
+# script reports it if one was).
+BODIES_PER_SECOND = 3000
+WARMUP_S = 1  # wrk takes whole seconds
+
+
+@dataclass(frozen=True)
+class Options:
+    seconds: int  # per run (wrk takes whole seconds)
+    pairs: int  # A B pairs
+    connections: int
+    wrk_threads: int
+
+
+def signed_bodies(
+    secret: str, phone_number_id: str, count: int, tag: str
+) -> Iterator[tuple[str, bytes]]:
+    for i in range(count):
+        wa_id = f"1555{i % 10_000_000:07d}"
+        body = whatsapp_body(phone_number_id, wa_id, "Hello", f"wamid.BENCH{tag}{i:07d}")
+        yield whatsapp.sign(secret, body), body
+
+
+def section(
+    options: Options, env: Mapping[str, str], work: Path, secret: str, phone_number_id: str
+) -> tuple[list[Line], dict[str, Any]]:
+    wrk.binary()  # missing: say how to install it before anything starts
+    c, s = options.connections, options.seconds
+    print(f"wrk -t{options.wrk_threads} -c{c}, {s:g} s per run, {options.pairs} pairs A B, after")
+    print(f"{WARMUP_S:g} s of warm-up each; every webhook run sends bodies never sent before.")
+    count = int(BODIES_PER_SECOND * s) + 1000
+    files = {}
+    for run in ("warm", *(f"run{i}" for i in range(options.pairs))):
+        files[run] = work / f"bodies-{run}.txt"
+        wrk.write_bodies(files[run], signed_bodies(secret, phone_number_id, count, run))
+    duplicate = work / "bodies-duplicate.txt"
+    first = next(iter(files["warm"].read_bytes().splitlines()))  # published by the warm-up
+    duplicate.write_bytes((first + b"\n") * options.wrk_threads)
+
+    started = [launch.start(t, servers.free_port(), env, work) for t in (BASELINE, WEBHOOK)]
+    try:
+        for running in started:
+            deadline = launch.deadline(30)
+            launch.wait_for(running, running.target.ready_path, lambda st: st == 200, deadline)
+        hello, webhook = (r.url + "/" for r in started)
+        _answers_a_signed_message(started[1], files["warm"])
+
+        def load(name: str, url: str, bodies: Path, seconds: int = s) -> wrk.WrkResult:
+            return wrk.run(
+                name,
+                url,
+                bodies,
+                whatsapp.SIGNATURE_HEADER,
+                work,
+                seconds=seconds,
+                connections=c,
+                threads=options.wrk_threads,
+            )
+
+        load("warm-up", hello, files["warm"], WARMUP_S)
+        load("warm-up", webhook, files["warm"], WARMUP_S)
+        base_runs, unique_runs = [], []
+        for i in range(options.pairs):
+            base_runs.append(load(f"baseline #{i + 1}", hello, files[f"run{i}"]))
+            unique_runs.append(load(f"unique #{i + 1}", webhook, files[f"run{i}"]))
+        duplicate_run = load("duplicate", webhook, duplicate)
+    finally:
+        for running in started:
+            running.kill()
+
+    base_rps, base_p99 = _mean_rps(base_runs), _mean_p99(base_runs)
+    rows = [*base_runs, *unique_runs, duplicate_run]
+    for row in rows:
+        print(
+            f"  {row.name:<14} {row.rps:8.0f} req/s  p50 {row.p50_ms:6.1f} ms  "
+            f"p99 {row.p99_ms:6.1f} ms  non-2xx {row.non_2xx}  repeated bodies {row.repeated}"
+        )
+    print()
+    unique_note = _note(unique_runs)
+    lines = [
+        Line(SECTION, "ingress unique: req/s vs bare function", _mean_rps(unique_runs), "req/s",
+             base_rps, RATIO_GOAL, unique_note),
+        Line(SECTION, "ingress unique: p99", _mean_p99(unique_runs), "ms", base_p99,
+             P99_GOAL_MS),
+        Line(SECTION, "ingress duplicate: req/s vs bare function", duplicate_run.rps, "req/s",
+             base_rps, RATIO_GOAL, _note([duplicate_run], duplicates_expected=True)),
+        Line(SECTION, "ingress duplicate: p99", duplicate_run.p99_ms, "ms", base_p99,
+             P99_GOAL_MS),
+    ]  # fmt: skip
+    data = {
+        "connections": c,
+        "wrk_threads": options.wrk_threads,
+        "seconds_per_run": s,
+        "runs": [row.to_json() for row in rows],
+        "baseline_rps": round(base_rps, 1),
+        "unique_rps": round(_mean_rps(unique_runs), 1),
+        "duplicate_rps": round(duplicate_run.rps, 1),
+    }
+    return lines, data
+
+
+def _mean_rps(runs: list[wrk.WrkResult]) -> float:
+    return statistics.fmean(r.rps for r in runs)
+
+
+def _mean_p99(runs: list[wrk.WrkResult]) -> float:
+    return statistics.fmean(r.p99_ms for r in runs)
+
+
+def _note(runs: list[wrk.WrkResult], duplicates_expected: bool = False) -> str:
+    problems = []
+    bad = sum(r.non_2xx + r.socket_errors for r in runs)
+    if bad:
+        problems.append(f"{bad} requests failed (non-2xx or socket errors)")
+    repeated = sum(r.repeated for r in runs)
+    if repeated and not duplicates_expected:
+        problems.append(f"{repeated} requests re-sent a body (dedupe hits counted in)")
+    return "; ".join(problems)
+
+
+def _answers_a_signed_message(running: launch.Running, bodies: Path) -> None:
+    """The first body, once: a webhook that refuses it (a bad tenant file, a broken build)
+    would make every number below a number of errors."""
+    signature, _, body = bodies.read_bytes().split(b"\n", 1)[0].partition(b"\t")
+    headers = {"Content-Type": "application/json", whatsapp.SIGNATURE_HEADER: signature.decode()}
+    answer = httpx.post(running.url + "/", content=body, headers=headers, trust_env=False)
+    if answer.status_code != 200:
+        raise running.failure(f"answered {answer.status_code} to a signed message")
