@@ -428,3 +428,42 @@ def test_a_claim_that_races_the_processors_write_still_takes_the_send(db: Any) -
     assert claim.granted and claim.state == "sending" and claim.attempts == 1
     assert racing.claims == 2  # and one read between: the document is there, claimable
     assert stored(db, message)["delivery"]["state"] == "sending"
+
+
+class _AppliedButRefused:
+    """The messages collection, where the first claim is applied by the server but answered
+    with a duplicate key error (seen on the embedded server under load)."""
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+        self.claims = 0
+
+    def find_one_and_update(self, *args: Any, **kwargs: Any) -> Any:
+        from pymongo.errors import DuplicateKeyError
+
+        self.claims += 1
+        answer = self._collection.find_one_and_update(*args, **kwargs)
+        if self.claims == 1:
+            raise DuplicateKeyError("E11000 duplicate key error, after the update was applied")
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+
+def test_a_claim_applied_but_answered_with_an_error_is_still_ours(db: Any) -> None:
+    # Without the attempt's own mark on the lease, the live lease it just took looked like
+    # another attempt's: 429, and the reply waited for the lease (30 s) to run out.
+    from shared.outbound.delivery import Deliveries
+
+    message = reply(Channel("slack"), "applied")
+    db.messages.insert_one(outbound_document(message, datetime.now(UTC)))
+    deliveries = Deliveries(db)
+    refusing = _AppliedButRefused(db.messages)
+    deliveries._messages = refusing
+
+    claim = deliveries.claim(message, datetime.now(UTC), lease_s=30)
+
+    assert claim.granted and claim.state == "sending" and claim.attempts == 1
+    assert refusing.claims == 1
+    assert stored(db, message)["delivery"]["attempts"] == 1

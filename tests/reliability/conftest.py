@@ -1,3 +1,15 @@
-"""The reliability tests' shared stack (tests/reliability/stack.py)."""
+"""The reliability tests' shared stack (tests/reliability/stack.py), and the fault table
+printed at the end of the run (pytest captures what the fixture prints)."""
 
-from tests.reliability.stack import matrix  # noqa: F401 (a fixture, used by name)
+from typing import Any
+
+from tests.reliability.stack import (
+    REPORTS,
+    matrix,  # noqa: F401 (a fixture, used by name)
+)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for report in REPORTS:
+        terminalreporter.section("fault matrix")
+        terminalreporter.write_line(report)

@@ -138,7 +138,13 @@ class Load:
         if channel == "slack":
             if body is None:
                 user = "D0FM" + uuid.uuid4().hex[:8].upper()
-                body = slack_body(account["team_id"], account["bot_user_id"], user, tag)
+                document = json.loads(
+                    slack_body(account["team_id"], account["bot_user_id"], user, tag)
+                )
+                # A new user too, as on the other channels: one user's per-minute budget
+                # would otherwise hold back the whole load's Slack messages.
+                document["event"]["user"] = "U0FM" + uuid.uuid4().hex[:8].upper()
+                body = json.dumps(document).encode()
             else:
                 user = json.loads(body)["event"]["channel"]
             stamp = str(int(time.time()))

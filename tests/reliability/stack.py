@@ -23,6 +23,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 # Per user: the flood test's limit. The fault matrix sends every message from a new user and
 # the long conversation rotates its speakers, so neither comes near it.
 USER_LIMIT_PER_MIN = 30
+REPORTS: list[str] = []  # the fault tables of this run
 
 
 @dataclass
@@ -56,7 +57,12 @@ class Matrix:
 
 
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
+def matrix(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Matrix]:
+    """The stack for one test module. Its MongoDB runs standalone unless the module sets
+    ``MONGODB_STANDALONE = False`` (see the comment where it starts)."""
+    standalone = bool(getattr(request.module, "MONGODB_STANDALONE", True))
     root = tmp_path_factory.mktemp("faults")
     logs = root / "server-logs"
     logs.mkdir()
@@ -65,9 +71,11 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
     try:
         owned["kafka"] = servers.start_kafka(log_path=logs / "kafka.log")
         # Standalone, as `make run` runs it: with a replica set's oplog the embedded server
-        # slows to ~100 inserts/s after ~10,000 writes (shared/devstack/servers.py).
+        # slows to ~100 inserts/s after ~10,000 writes (shared/devstack/servers.py). But a
+        # standalone embedded server may lose its last acknowledged write to a SIGKILL, so
+        # the fault matrix (which kills it) runs it as a replica set, as production's is.
         owned["mongodb"] = servers.start_mongodb(
-            data_dir=root / "mongodb", log_path=logs / "mongo.log", standalone=True
+            data_dir=root / "mongodb", log_path=logs / "mongo.log", standalone=standalone
         )
         owned["redis"] = servers.start_redis(log_path=logs / "redis.log")
         for name in ("mcp-engine", "security-hub"):
@@ -88,7 +96,8 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
         matrix = Matrix(state, owned, running, endpoints)
         yield matrix
         report = table(matrix.outcomes)
-        print("\nFault matrix\n" + report)
+        if matrix.outcomes:
+            REPORTS.append(report)  # printed at the end of the run (conftest.py)
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "fault-matrix.txt").write_text(report + "\n", encoding="utf-8")
     finally:

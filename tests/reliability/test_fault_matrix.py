@@ -38,6 +38,9 @@ from tests.reliability.stack import ROOT, Matrix
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 
+# The scenario kills the MongoDB-protocol server: it runs as a replica set, whose oplog keeps
+# every acknowledged write across a SIGKILL (standalone, the embedded server lost one).
+MONGODB_STANDALONE = False
 RATE = 6.0  # messages a second, over four channels
 WARM_S, FAULT_S, AFTER_S = 2.0, 8.0, 3.0
 DRAIN_S = 150.0  # the processor's retries (0.5 s doubling, 6 times) ride out ~30 s outages
