@@ -10,6 +10,7 @@ from tests.reliability.stack import (
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if REPORTS:
+        terminalreporter.section("reliability")
     for report in REPORTS:
-        terminalreporter.section("fault matrix")
         terminalreporter.write_line(report)

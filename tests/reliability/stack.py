@@ -23,7 +23,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 # Per user: the flood test's limit. The fault matrix sends every message from a new user and
 # the long conversation rotates its speakers, so neither comes near it.
 USER_LIMIT_PER_MIN = 30
-REPORTS: list[str] = []  # the fault tables of this run
+REPORTS: list[str] = []  # the fault table and load figures of this run (conftest.py)
 
 
 @dataclass
@@ -97,7 +97,7 @@ def matrix(
         yield matrix
         report = table(matrix.outcomes)
         if matrix.outcomes:
-            REPORTS.append(report)  # printed at the end of the run (conftest.py)
+            REPORTS.append("fault matrix\n" + report)  # printed at the end of the run
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "fault-matrix.txt").write_text(report + "\n", encoding="utf-8")
     finally:

@@ -187,7 +187,8 @@ def poison(matrix: Matrix, scenario: str) -> bool:
     return wait_until(f"{scenario}: the poison event dead-lettered", found, 60)
 
 
-def stored(matrix: Matrix, load: Load) -> int:
+def stored(matrix: Matrix, load: Load, direction: str = "inbound") -> int:
+    """The scenario's messages in MongoDB: ``inbound`` (the users') or ``outbound`` (replies)."""
     import pymongo
 
     recipients = [s.recipient for s in load.sent if s.accepted_at]
@@ -196,11 +197,25 @@ def stored(matrix: Matrix, load: Load) -> int:
         database = client[matrix.endpoints.get("mongodb", {}).get("database", "chat_service")]
         return int(
             database.messages.count_documents(
-                {"direction": "inbound", "chat_id": {"$in": recipients}}
+                {"direction": direction, "chat_id": {"$in": recipients}}
             )
         )
     finally:
         client.close()
+
+
+def replies_counted(matrix: Matrix) -> float:
+    """message-processor's ``chat_messages_replied_total`` (all its workers: multiprocess)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = matrix.endpoints["functions"]["message-processor"]["url"].rstrip("/") + "/metrics"
+    text = httpx.get(url, timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "chat_messages_replied_total"
+    )
 
 
 @pytest.mark.parametrize(("scenario", "fault"), SCENARIOS, ids=[name for name, _ in SCENARIOS])
@@ -208,6 +223,7 @@ def test_every_accepted_webhook_gets_exactly_one_reply(
     matrix: Matrix, scenario: str, fault: Fault
 ) -> None:
     httpx.delete(matrix.endpoints["sandbox"]["calls_url"], timeout=5)
+    counted_before = replies_counted(matrix)
     load = Load(matrix.endpoints, scenario.split()[0].lower(), RATE).start()
     time.sleep(WARM_S)
     if scenario == "broker killed":
@@ -248,6 +264,16 @@ def test_every_accepted_webhook_gets_exactly_one_reply(
     assert outcome.duplicates == 0, [s.tag for s in twice]
     assert outcome.dead_lettered == 1
     assert outcome.stored == outcome.accepted  # each accepted message stored exactly once
+    # The counters agree with the database: the processor counted one reply per reply stored.
+    # A reply is counted once its checkpoint write is acknowledged; a worker killed between the
+    # two, or a write applied whose answer was lost (the server killed), counts one less.
+    counted = replies_counted(matrix) - counted_before
+    replies_stored = stored(matrix, load, "outbound")
+    assert replies_stored == outcome.accepted
+    if scenario in ("message-processor SIGKILL", "MongoDB killed"):
+        assert replies_stored - 2 <= counted <= replies_stored
+    else:
+        assert counted == replies_stored
     if scenario == "Security Hub down":
         # Fail closed: a message that arrived while the hub was down is answered only after
         # it is back (the reply waits for its screening), never unscreened in between.

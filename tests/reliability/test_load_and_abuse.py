@@ -26,7 +26,7 @@ import pytest
 from shared.channels import slack, telegram
 from tests.e2e.bot_support import slack_body, telegram_body, unique_digits
 from tests.reliability.faults import Load, replies_by_recipient, wait_until
-from tests.reliability.stack import USER_LIMIT_PER_MIN, Matrix
+from tests.reliability.stack import REPORTS, USER_LIMIT_PER_MIN, Matrix
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 
@@ -104,8 +104,8 @@ def test_two_thousand_messages_in_one_conversation_are_answered_in_order(
 
     sent_s = time.monotonic() - started
     assert wait_until("every message of the conversation answered", all_answered, 600)
-    print(
-        f"\n{CONVERSATION_MESSAGES} messages in one conversation: sent in {sent_s:.0f} s, "
+    REPORTS.append(
+        f"{CONVERSATION_MESSAGES} messages in one conversation: sent in {sent_s:.0f} s, "
         f"all answered after {time.monotonic() - started:.0f} s"
     )
     order = _answered_order(matrix, channel)
@@ -142,10 +142,12 @@ def test_a_flooding_user_is_limited_and_the_others_are_answered(matrix: Matrix) 
     httpx.delete(matrix.endpoints["sandbox"]["calls_url"], timeout=5)
     quiet = _times_to_answer(matrix, "quiet", flood=False)
     flooded = _times_to_answer(matrix, "flooded", flood=True)
-    print("\nother users' time to an answer (s), measured, not asserted:")
-    print(f"  without a flood: {_summary(quiet.others + quiet.mates)}")
-    print(f"  while one user floods, on other partitions: {_summary(flooded.others)}")
-    print(f"  while one user floods, on the flooder's partition: {_summary(flooded.mates)}")
+    REPORTS.append(
+        "a flooding user: the other users' time to an answer (s), measured, not asserted\n"
+        f"  without a flood: {_summary(quiet.others + quiet.mates)}\n"
+        f"  while one user floods, on other partitions: {_summary(flooded.others)}\n"
+        f"  while one user floods, on the flooder's partition: {_summary(flooded.mates)}"
+    )
 
 
 @dataclass
