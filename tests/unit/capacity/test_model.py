@@ -170,3 +170,23 @@ def test_limits_come_closest_first_and_name_the_cluster_limit() -> None:
 def test_a_small_day_fits_what_is_deployed() -> None:
     result: Plan = plan(Traffic(messages_per_day=100_000), DEFAULT_RATES, FALLBACK_DEPLOYMENT)
     assert all(limit.utilization < 1 for limit in result.limits())
+
+
+def test_the_models_consumers_are_the_kafkasource_manifests() -> None:
+    # kafka-sources/ is the one source of which handler reads which topic; the model's copy
+    # (it stays a pure function of its arguments) must say the same.
+    from pathlib import Path
+
+    from shared.capacity.model import CONSUMERS
+    from shared.kafkasource import manifests
+
+    suffixes = {".messages.inbound": INBOUND, ".messages.outbound": OUTBOUND}
+    suffixes[".messages.status"] = STATUS
+    readers: dict[str, set[str]] = {topic: set() for topic in CONSUMERS}
+    root = Path(__file__).resolve().parents[3]
+    for source in manifests.load(root / "kafka-sources"):
+        for topic in source.topics:
+            kind = next((k for s, k in suffixes.items() if topic.endswith(s)), None)
+            if kind is not None:
+                readers[kind].add(source.name)
+    assert readers == {topic: set(names) for topic, names in CONSUMERS.items()}
