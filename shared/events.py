@@ -18,6 +18,10 @@ MESSAGE_RECEIVED = "com.chatbot.message.received.v1"
 MESSAGE_STATUS = "com.chatbot.message.status.v1"
 MESSAGE_OUTBOUND = "com.chatbot.message.outbound.v1"
 TYPES = frozenset({MESSAGE_RECEIVED, MESSAGE_STATUS, MESSAGE_OUTBOUND})
+# An extension attribute on a received message the webhook sent to the overflow topic: its
+# sender was past their per-minute budget (shared.ingress). The processor stores it, unanswered.
+OVERFLOW_ATTRIBUTE = "overflow"
+OVERFLOW_RATE_LIMITED = "rate_limited"
 
 
 def type_label(event_type: str) -> str:

@@ -34,30 +34,51 @@ def dedupe_key(
     return DedupeKey(f"dedupe:{tag}:{':'.join(platform_ids)}", ttl_s)
 
 
+def sender_count_key(
+    channel: str, tenant_id: str, account_id: str, sender_id: str, window: int
+) -> str:
+    """A sender's messages in one minute ``window``, counted beside the marks: the same hash
+    tag as :func:`dedupe_key`, so it is read with them in the same ``MGET``."""
+    return f"senders:{{{channel}:{tenant_id}:{account_id}}}:{sender_id}:{window}"
+
+
 class Deduplicator:
     def __init__(self, redis_url: str) -> None:
         self._url = redis_url
 
-    def seen(self, keys: Sequence[DedupeKey]) -> set[str]:
+    def seen(self, keys: Sequence[DedupeKey], counts: Sequence[str] = ()) -> set[str]:
         """The keys already marked. Redis down → none (see the module docstring)."""
-        if not keys:
-            return set()
+        return self.read(keys, counts)[0]
+
+    def read(
+        self, keys: Sequence[DedupeKey], counts: Sequence[str] = ()
+    ) -> tuple[set[str], dict[str, int]]:
+        """The keys already marked, and the counters ``counts`` (missing: absent), in one
+        ``MGET``. Redis down → none and none."""
+        if not keys and not counts:
+            return set(), {}
         try:
-            values = redis_client(self._url).mget([k.key for k in keys])
+            values = redis_client(self._url).mget([k.key for k in keys] + list(counts))
         except Exception as exc:
             log.warning("dedupe check skipped: redis unavailable", extra={"error": describe(exc)})
-            return set()
-        return {k.key for k, v in zip(keys, values, strict=True) if v is not None}
+            return set(), {}
+        marks, numbers = values[: len(keys)], values[len(keys) :]
+        seen = {k.key for k, v in zip(keys, marks, strict=True) if v is not None}
+        return seen, {c: int(v) for c, v in zip(counts, numbers, strict=True) if v is not None}
 
-    def mark(self, keys: Iterable[DedupeKey]) -> bool:
-        """Mark keys as seen; False when Redis could not be written."""
+    def mark(self, keys: Iterable[DedupeKey], counts: Sequence[str] = ()) -> bool:
+        """Mark keys as seen and add one to each of ``counts`` (a key may repeat; they expire
+        after two minutes); False when Redis could not be written."""
         keys = list(keys)
-        if not keys:
+        if not keys and not counts:
             return True
         try:
             pipe = redis_client(self._url).pipeline(transaction=False)
             for k in keys:
                 pipe.set(k.key, b"1", nx=True, ex=k.ttl_s)
+            for counter in counts:
+                pipe.incr(counter)
+                pipe.expire(counter, 120)
             pipe.execute()
         except Exception as exc:
             log.warning("dedupe mark skipped: redis unavailable", extra={"error": describe(exc)})

@@ -18,9 +18,9 @@ from cloudevents.http import CloudEvent
 from shared import events, logs, metrics
 from shared.caching import per_process
 from shared.clock import Clock, system_clock
-from shared.idempotency import DedupeKey, Deduplicator, dedupe_key
+from shared.idempotency import DedupeKey, Deduplicator, dedupe_key, sender_count_key
 from shared.models import InboundMessage, StatusUpdate
-from shared.ratelimit import ConversationLimiter, Decision, RateLimiter
+from shared.ratelimit import WINDOW_S, ConversationLimiter, Decision, RateLimiter
 from shared.settings import Settings, get_settings
 from shared.tenants import TenantDirectory, get_directory
 
@@ -32,9 +32,11 @@ class Producer(Protocol):
 
 
 class Dedupe(Protocol):
-    def seen(self, keys: Sequence[DedupeKey]) -> set[str]: ...
+    def read(
+        self, keys: Sequence[DedupeKey], counts: Sequence[str] = ()
+    ) -> tuple[set[str], dict[str, int]]: ...
 
-    def mark(self, keys: Any) -> bool: ...
+    def mark(self, keys: Any, counts: Sequence[str] = ()) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,15 @@ class Ingress:
         envelopes = [(item, *self._envelope(item, ttl_s)) for item in items]
         # A batch may repeat an item (WhatsApp resends whole batches); keep the first of each.
         unique = list({env[3].key: env for env in envelopes}.values())
-        seen = self.dedupe.seen([key for *_, key in unique])
+        senders = {env[3].key: self._sender_count(env[0]) for env in unique}
+        counters = sorted({c for c in senders.values() if c is not None})
+        seen, counts = self.dedupe.read([key for *_, key in unique], counters)
         fresh = [env for env in unique if env[3].key not in seen]
+        fresh = [self._route(env, senders[env[3].key], counts) for env in fresh]
         self.producer.publish([(topic, event) for _, topic, event, _ in fresh])
-        self.dedupe.mark([key for *_, key in fresh])
-        for item, _, event, _ in fresh:
+        counted = [c for env in fresh if (c := senders[env[3].key]) is not None]
+        self.dedupe.mark([key for *_, key in fresh], counted)
+        for item, topic, event, _ in fresh:
             metrics.events_published.labels(channel, event["type"]).inc()
             if isinstance(item, InboundMessage):
                 metrics.messages_received.labels(item.tenant_id, channel, str(item.kind)).inc()
@@ -90,12 +96,41 @@ class Ingress:
                     "event_type": event["type"],
                     "channel": channel,
                     "tenant": item.tenant_id,
+                    "topic": topic,
                 },
             )
         duplicates = len(envelopes) - len(fresh)
         if duplicates:
             metrics.events_deduplicated.labels(channel).inc(duplicates)
         return PublishReport(published=len(fresh), duplicates=duplicates)
+
+    def _sender_count(self, item: InboundMessage | StatusUpdate) -> str | None:
+        """The counter of the item's sender in this minute, for a message under a budget."""
+        if not isinstance(item, InboundMessage) or self.settings.user_rate_limit_per_min <= 0:
+            return None
+        window = int(self.clock() // WINDOW_S)
+        return sender_count_key(
+            item.channel, item.tenant_id, item.account_id, item.sender.id, window
+        )
+
+    def _route(
+        self,
+        envelope: tuple[InboundMessage | StatusUpdate, str, CloudEvent, DedupeKey],
+        counter: str | None,
+        counts: dict[str, int],
+    ) -> tuple[InboundMessage | StatusUpdate, str, CloudEvent, DedupeKey]:
+        """A message of a sender already past their per-minute budget goes to the overflow
+        topic, marked: stored and never answered (the processor would refuse it anyway), and
+        no longer queued in front of the other conversations of its inbound partition."""
+        if counter is None:
+            return envelope
+        sent = counts.get(counter, 0)
+        counts[counter] = sent + 1  # the next message of this batch from the same sender
+        if sent < self.settings.user_rate_limit_per_min:
+            return envelope
+        item, _, event, key = envelope
+        event[events.OVERFLOW_ATTRIBUTE] = events.OVERFLOW_RATE_LIMITED
+        return item, self.settings.overflow_topic, event, key
 
     def _envelope(
         self, item: InboundMessage | StatusUpdate, ttl_s: int

@@ -374,6 +374,12 @@ class Settings:
         return f"{self.topic_prefix}.messages.inbound"
 
     @property
+    def overflow_topic(self) -> str:
+        """A flooding user's messages past their budget (shared.ingress): stored, not answered,
+        and off the inbound partitions that other users' conversations share."""
+        return f"{self.topic_prefix}.messages.overflow"
+
+    @property
     def outbound_topic(self) -> str:
         return f"{self.topic_prefix}.messages.outbound"
 
@@ -388,7 +394,13 @@ class Settings:
     @property
     def topics(self) -> tuple[str, ...]:
         """Every topic the functions produce to or consume from (not the dead-letter ones)."""
-        return (self.inbound_topic, self.outbound_topic, self.status_topic, self.audit_topic)
+        return (
+            self.inbound_topic,
+            self.overflow_topic,
+            self.outbound_topic,
+            self.status_topic,
+            self.audit_topic,
+        )
 
     def __repr__(self) -> str:
         """Every setting, with secrets (and credentials inside URLs) masked: a settings object

@@ -85,11 +85,13 @@ class MessageProcessor:
         if event.get("type") != events.MESSAGE_RECEIVED:
             return "ignored"
         event_id, message = parse_event(event)
-        outcome = self._handle(event_id, message)
+        # Past the sender's budget at the webhook (shared.ingress): stored, never answered.
+        over = event.get(events.OVERFLOW_ATTRIBUTE) == events.OVERFLOW_RATE_LIMITED
+        outcome = self._handle(event_id, message, over_budget=over)
         metrics.messages_processed.labels(message.tenant_id, message.channel, outcome).inc()
         return outcome
 
-    def _handle(self, event_id: str, message: InboundMessage) -> str:
+    def _handle(self, event_id: str, message: InboundMessage, *, over_budget: bool = False) -> str:
         self.prepare()
         now = self._now()
         # Stored withheld: the content is written only once screened (shared.store.content).
@@ -116,7 +118,9 @@ class MessageProcessor:
                 conversation = self.conversations.record_inbound(message, now)
                 turn.unwritten["processing.recorded"] = True
             check_limit = not processing.get("limit_checked")
-            outcome = self._gate(turn, conversation["state"], check_limit=check_limit)
+            outcome = self._gate(
+                turn, conversation["state"], check_limit=check_limit, over_budget=over_budget
+            )
             return outcome if outcome is not None else self._resume(turn)
         except Exception:
             self._save_progress(turn)
@@ -132,7 +136,14 @@ class MessageProcessor:
             return self._reply(turn)
         return self._publish(turn)
 
-    def _gate(self, turn: _Turn, conversation_state: str, *, check_limit: bool) -> str | None:
+    def _gate(
+        self,
+        turn: _Turn,
+        conversation_state: str,
+        *,
+        check_limit: bool,
+        over_budget: bool = False,
+    ) -> str | None:
         """Handoff and rate limits: the reasons to store a message and not answer it."""
         message = turn.message
         if conversation_state == conv.CLOSED:
@@ -149,6 +160,9 @@ class MessageProcessor:
             # only its verdict).
             fields, _ = self._screened(turn.message)
             return self._skip(turn, "handoff", fields)
+        if over_budget:  # the webhook counted the sender past their budget: no turn spent
+            metrics.rate_limited.labels(message.channel, "user").inc()
+            return self._skip(turn, "rate_limited", {"processing.limit": "user"})
         if check_limit:  # once per message: our own retries never spend a user's budget again
             decision = self.limiter.check(message.tenant_id, message.channel, message.sender.id)
             turn.unwritten["processing.limit_checked"] = True

@@ -77,6 +77,7 @@ class Stack:
         s = self.settings
         return {
             "inbound": s.inbound_topic,
+            "overflow": s.overflow_topic,
             "outbound": s.outbound_topic,
             "status": s.status_topic,
             "audit": s.audit_topic,

@@ -37,7 +37,8 @@ def test_create_topics_job_creates_each_topic_once(kafka_brokers: str, tmp_path:
     overrides = {"KAFKA_BROKERS": kafka_brokers, "TOPIC_PREFIX": prefix}
     first = run_job("chat-service-create-topics", overrides, {}, tmp_path)
     topics = [f"{prefix}.{suffix}" for suffix in
-              ("messages.inbound", "messages.outbound", "messages.status", "audit")]  # fmt: skip
+              ("messages.inbound", "messages.overflow", "messages.outbound", "messages.status",
+               "audit")]  # fmt: skip
     assert first["created"] == topics
     second = run_job("chat-service-create-topics", overrides, {}, tmp_path)
     assert second["created"] == []

@@ -23,11 +23,17 @@ class RecordingProducer:
 class MemoryDedupe:
     def __init__(self) -> None:
         self.marked: dict[str, int] = {}
+        self.counts: dict[str, int] = {}
 
-    def seen(self, keys: Sequence[DedupeKey]) -> set[str]:
-        return {k.key for k in keys if k.key in self.marked}
+    def read(
+        self, keys: Sequence[DedupeKey], counts: Sequence[str] = ()
+    ) -> tuple[set[str], dict[str, int]]:
+        seen = {k.key for k in keys if k.key in self.marked}
+        return seen, {c: self.counts[c] for c in counts if c in self.counts}
 
-    def mark(self, keys: Iterable[DedupeKey]) -> bool:
+    def mark(self, keys: Iterable[DedupeKey], counts: Sequence[str] = ()) -> bool:
         for k in keys:
             self.marked.setdefault(k.key, k.ttl_s)
+        for counter in counts:
+            self.counts[counter] = self.counts.get(counter, 0) + 1
         return True

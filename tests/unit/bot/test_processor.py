@@ -416,3 +416,26 @@ def test_a_blocked_message_keeps_its_verdict_only() -> None:
     stored = bot.messages.inbound(event["id"])
     assert stored["processing"]["screening"]["verdict"] == "block"
     assert stored["text"] is None and "forbidden" not in repr(stored)
+
+
+def test_a_message_the_webhook_sent_to_overflow_is_stored_and_not_answered() -> None:
+    # Past the sender's budget at the webhook (shared/ingress.py): no turn, no count spent.
+    bot = Bot()
+    over = received(message(platform_id="wamid.9"))
+    over["overflow"] = "rate_limited"
+
+    assert bot.handle(over) == "rate_limited"
+    processing = bot.messages.inbound(over["id"])["processing"]
+    assert processing["state"] == "skipped" and processing["reason"] == "rate_limited"
+    assert bot.published() == [] and bot.limiter.calls == 0
+    assert bot.handle(over) == "duplicate"
+
+
+def test_a_handed_off_conversation_gets_its_overflow_message_to_the_agent() -> None:
+    bot = Bot()
+    bot.engine.reply = EngineReply(parts=(ReplyPart("Connecting you…"),), handoff=True)
+    assert bot.handle(received()) == "replied"
+    over = received(message(platform_id="wamid.2"))
+    over["overflow"] = "rate_limited"
+
+    assert bot.handle(over) == "handoff"  # handoff first, as for any message

@@ -65,13 +65,15 @@ def test_one_source_per_handler(sources: dict[str, KafkaSource]) -> None:
 
 def test_topics_are_the_settings_topics(sources: dict[str, KafkaSource]) -> None:
     settings = Settings()
-    assert sources["message-processor"].topics == (settings.inbound_topic,)
+    # Whatever reads the inbound topic reads the overflow topic too (shared/ingress.py).
+    inbound = (settings.inbound_topic, settings.overflow_topic)
+    assert sources["message-processor"].topics == inbound
     assert sources["outbound-dispatcher"].topics == (settings.outbound_topic,)
     assert sources["status-tracker"].topics == (settings.status_topic,)
-    every = {settings.inbound_topic, settings.outbound_topic, settings.status_topic}
+    every = {*inbound, settings.outbound_topic, settings.status_topic}
     assert set(sources["audit-logger"].topics) == every | {settings.audit_topic}
     assert sources["analytics-sink"].topics == (
-        settings.inbound_topic,
+        *inbound,
         settings.outbound_topic,
         settings.status_topic,
     )

@@ -263,7 +263,10 @@ def test_a_source_without_a_topic_of_its_own_cannot_replay_a_foreign_type() -> N
 def test_topics_move_under_topic_prefix_as_the_wiring_moves_them() -> None:
     moved, strays = dlq.deployed(SOURCES, "chatbot.staging")
     processor = next(s for s in moved if s.name == "message-processor")
-    assert processor.topics == ("chatbot.staging.messages.inbound",)
+    assert processor.topics == (
+        "chatbot.staging.messages.inbound",
+        "chatbot.staging.messages.overflow",
+    )
     assert processor.delivery.dead_letter_topic == "chatbot.staging.dlq.message-processor"
     assert strays == []
     assert dlq.deployed(SOURCES, dlq.MANIFEST_PREFIX) == (list(SOURCES), [])
