@@ -83,7 +83,7 @@ def test_records_arrive_as_binary_mode_cloudevents_in_order_per_partition(
     processor_source: Callable[..., KafkaSource], producer: EventProducer, brokers: list[str]
 ) -> None:
     source = processor_source()
-    (topic,) = source.topics
+    topic = source.topics[0]  # the inbound topic (the overflow topic is the second)
     ids_a = [f"a{i}" for i in range(6)]
     ids_b = [f"b{i}" for i in range(6)]
     producer.publish([(topic, event(i, KEY_A if i[0] == "a" else KEY_B)) for i in ids_a + ids_b])
@@ -115,7 +115,7 @@ def test_a_503_is_retried_with_backoff_and_the_offset_committed_once(
     processor_source: Callable[..., KafkaSource], producer: EventProducer, brokers: list[str]
 ) -> None:
     source = processor_source(backoff_delay_s=0.1)  # exponential: waits 0.2 s, then 0.4 s
-    (topic,) = source.topics
+    topic = source.topics[0]  # the inbound topic (the overflow topic is the second)
     producer.publish([(topic, event("e1"))])
     (record,) = read_topic(brokers, topic, min_records=1)
 
@@ -135,7 +135,7 @@ def test_a_400_is_dead_lettered_at_once_and_later_events_still_flow(
     processor_source: Callable[..., KafkaSource], producer: EventProducer, brokers: list[str]
 ) -> None:
     source = processor_source()
-    (topic,) = source.topics
+    topic = source.topics[0]  # the inbound topic (the overflow topic is the second)
     producer.publish([(topic, event("poison")), (topic, event("next"))])
     poison, _ = read_topic(brokers, topic, min_records=2)
 
@@ -161,7 +161,7 @@ def test_exhausted_retries_are_dead_lettered(
     processor_source: Callable[..., KafkaSource], producer: EventProducer, brokers: list[str]
 ) -> None:
     source = processor_source(retry=2, backoff_delay_s=0.01)
-    (topic,) = source.topics
+    topic = source.topics[0]  # the inbound topic (the overflow topic is the second)
     producer.publish([(topic, event("e1"))])
 
     with RecordingSink({"e1": [503] * 10}) as sink, run(source, sink, brokers, Commits()):
@@ -182,7 +182,7 @@ def test_a_restart_delivers_only_what_was_not_committed(
 ) -> None:
     # e3 keeps failing while the first dispatcher stops: it must come again, e1/e2 must not.
     source = processor_source(retry=1000, backoff_policy="linear", backoff_delay_s=0.05)
-    (topic,) = source.topics
+    topic = source.topics[0]  # the inbound topic (the overflow topic is the second)
     producer.publish([(topic, event(i)) for i in ("e1", "e2", "e3")])
 
     with RecordingSink({"e3": [503] * 1000}) as sink, run(source, sink, brokers, Commits()):
@@ -199,7 +199,7 @@ def test_a_record_that_is_no_cloudevent_is_wrapped_as_knative_does(
     processor_source: Callable[..., KafkaSource], brokers: list[str]
 ) -> None:
     source = processor_source()
-    (topic,) = source.topics
+    topic = source.topics[0]  # the inbound topic (the overflow topic is the second)
     raw = RecordProducer(brokers, client_id="test")
     raw.send(topic, b"k1", [("X-Trace", b"t-1"), ("content-type", b"text/plain")], b"hello")
     raw.close()
@@ -222,7 +222,7 @@ def test_a_retrying_record_holds_its_own_partition_only(
     processor_source: Callable[..., KafkaSource], producer: EventProducer, brokers: list[str]
 ) -> None:
     source = processor_source(backoff_delay_s=0.5)  # waits 1 s, then 2 s
-    (topic,) = source.topics
+    topic = source.topics[0]  # the inbound topic (the overflow topic is the second)
     keys = [f"acme:webchat:site-acme/visitor-{n}" for n in range(8)]
     producer.publish(
         [(topic, event("slow", KEY_A))] + [(topic, event(f"k{n}", k)) for n, k in enumerate(keys)]
@@ -280,7 +280,7 @@ def test_a_consumer_joining_and_leaving_mid_load_stalls_no_partition(
     # A partition that was paused with a batch in flight must not stay paused when it comes
     # back, and must restart from its committed offset: nothing stalls, nothing is skipped.
     source = processor_source(backoff_delay_s=0.2)
-    (topic,) = source.topics
+    topic = source.topics[0]  # the inbound topic (the overflow topic is the second)
     keys = [f"acme:whatsapp:1065/4917000000{n:02d}" for n in range(12)]
     first = [f"r1-{n}" for n in range(36)]
     # Retries keep partitions paused with work in flight while the group changes.
@@ -305,7 +305,7 @@ def test_a_partition_holding_more_than_one_poll_of_records_is_drained(
     # (max_poll_records). The rest is parked while the partition is paused for its batch, and
     # must come back when it is resumed — every record delivered once, in order.
     source = processor_source()
-    (topic,) = source.topics
+    topic = source.topics[0]  # the inbound topic (the overflow topic is the second)
     ids = [f"m{n:04d}" for n in range(450)]
     producer.publish([(topic, event(i)) for i in ids])
     commits = Commits()
