@@ -35,11 +35,12 @@ def dedupe_key(
 
 
 def sender_count_key(
-    channel: str, tenant_id: str, account_id: str, sender_id: str, window: int
+    channel: str, tenant_id: str, account_id: str, sender_id: str, window: int, span_s: int = 60
 ) -> str:
-    """A sender's messages in one minute ``window``, counted beside the marks: the same hash
-    tag as :func:`dedupe_key`, so it is read with them in the same ``MGET``."""
-    return f"senders:{{{channel}:{tenant_id}:{account_id}}}:{sender_id}:{window}"
+    """A sender's messages in window number ``window`` of ``span_s`` seconds, counted beside
+    the marks: the same hash tag as :func:`dedupe_key`, so it is read with them in the same
+    ``MGET``."""
+    return f"senders:{{{channel}:{tenant_id}:{account_id}}}:{sender_id}:{span_s}:{window}"
 
 
 class Deduplicator:

@@ -25,6 +25,7 @@ from shared.settings import Settings, get_settings
 from shared.tenants import TenantDirectory, get_directory
 
 log = logging.getLogger(__name__)
+BURST_WINDOW_S = 10  # a sender's burst budget (USER_BURST_PER_10S) counts in these windows
 
 
 class Producer(Protocol):
@@ -77,13 +78,13 @@ class Ingress:
         envelopes = [(item, *self._envelope(item, ttl_s)) for item in items]
         # A batch may repeat an item (WhatsApp resends whole batches); keep the first of each.
         unique = list({env[3].key: env for env in envelopes}.values())
-        senders = {env[3].key: self._sender_count(env[0]) for env in unique}
-        counters = sorted({c for c in senders.values() if c is not None})
+        senders = {env[3].key: self._sender_counts(env[0]) for env in unique}
+        counters = sorted({c for budget in senders.values() for c, _ in budget})
         seen, counts = self.dedupe.read([key for *_, key in unique], counters)
         fresh = [env for env in unique if env[3].key not in seen]
         fresh = [self._route(env, senders[env[3].key], counts) for env in fresh]
         self.producer.publish([(topic, event) for _, topic, event, _ in fresh])
-        counted = [c for env in fresh if (c := senders[env[3].key]) is not None]
+        counted = [c for env in fresh for c, _ in senders[env[3].key]]
         self.dedupe.mark([key for *_, key in fresh], counted)
         for item, topic, event, _ in fresh:
             metrics.events_published.labels(channel, event["type"]).inc()
@@ -104,29 +105,37 @@ class Ingress:
             metrics.events_deduplicated.labels(channel).inc(duplicates)
         return PublishReport(published=len(fresh), duplicates=duplicates)
 
-    def _sender_count(self, item: InboundMessage | StatusUpdate) -> str | None:
-        """The counter of the item's sender in this minute, for a message under a budget."""
-        if not isinstance(item, InboundMessage) or self.settings.user_rate_limit_per_min <= 0:
-            return None
-        window = int(self.clock() // WINDOW_S)
-        return sender_count_key(
-            item.channel, item.tenant_id, item.account_id, item.sender.id, window
-        )
+    def _sender_counts(self, item: InboundMessage | StatusUpdate) -> list[tuple[str, int]]:
+        """The counters of the item's sender that hold it to a budget, each with its limit:
+        this minute's, and this 10-second window's (the burst)."""
+        if not isinstance(item, InboundMessage):
+            return []
+        now = self.clock()
+        budgets = [(WINDOW_S, self.settings.user_rate_limit_per_min)]
+        if self.settings.user_rate_limit_per_min > 0:
+            budgets.append((BURST_WINDOW_S, self.settings.user_burst_per_10s))
+        ids = (item.channel, item.tenant_id, item.account_id, item.sender.id)
+        return [
+            (sender_count_key(*ids, int(now // span), span), limit)
+            for span, limit in budgets
+            if limit > 0
+        ]
 
     def _route(
         self,
         envelope: tuple[InboundMessage | StatusUpdate, str, CloudEvent, DedupeKey],
-        counter: str | None,
+        budgets: list[tuple[str, int]],
         counts: dict[str, int],
     ) -> tuple[InboundMessage | StatusUpdate, str, CloudEvent, DedupeKey]:
-        """A message of a sender already past their per-minute budget goes to the overflow
-        topic, marked: stored and never answered (the processor would refuse it anyway), and
-        no longer queued in front of the other conversations of its inbound partition."""
-        if counter is None:
-            return envelope
-        sent = counts.get(counter, 0)
-        counts[counter] = sent + 1  # the next message of this batch from the same sender
-        if sent < self.settings.user_rate_limit_per_min:
+        """A message of a sender already past a budget (per minute, or the burst of a 10-second
+        window) goes to the overflow topic, marked: stored and never answered, and not queued
+        in front of the other conversations of its inbound partition."""
+        over = False
+        for counter, limit in budgets:
+            sent = counts.get(counter, 0)
+            counts[counter] = sent + 1  # the next message of this batch from the same sender
+            over = over or sent >= limit
+        if not over:
             return envelope
         item, _, event, key = envelope
         event[events.OVERFLOW_ATTRIBUTE] = events.OVERFLOW_RATE_LIMITED

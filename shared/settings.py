@@ -198,7 +198,16 @@ class Settings:
     user_rate_limit_per_min: int = setting(
         20,
         "USER_RATE_LIMIT_PER_MIN",
-        "bot turns per end user per minute (0 = unlimited)",
+        "bot turns per end user per minute; their further messages are stored, not answered "
+        "(0 = unlimited)",
+        group="bot",
+    )
+    user_burst_per_10s: int = setting(
+        5,
+        "USER_BURST_PER_10S",
+        "bot turns per end user in one 10-second window, within their per-minute budget: a "
+        "flood is answered a few at a time, not queued in front of other users (0 = no "
+        "burst limit)",
         group="bot",
     )
     # Web chat's visitors are anonymous: their turns count against a tenant budget of their

@@ -182,7 +182,9 @@ def start_mongodb(
 ) -> Server:
     """SecantusDB on ``port``, data in ``data_dir`` (default: in memory, gone when it stops).
 
-    By default it presents itself as a one-member replica set, as production's MongoDB is, and
+    Launched through :mod:`shared.devstack.mongod` (``secantusd-py`` with its write paths
+    finding a document by ``_id`` instead of scanning the collection). By default it presents
+    itself as a one-member replica set, as production's MongoDB is, and
     keeps an oplog of every write. ``standalone`` drops both: measured on 2 cores, inserts
     fall from ~2,000/s to ~50-130/s once ~10,000 oplog entries have accumulated (in memory or
     on disk, whatever the collections hold; a persisted oplog keeps a restarted server slow),
@@ -190,14 +192,17 @@ def start_mongodb(
     the project uses what the oplog serves (transactions, change streams), so the local stack
     and the benchmark run standalone; the tests' short-lived servers keep the replica set.
     """
+    from importlib.util import find_spec
+
     port = port or free_port()
-    binary = shutil.which("secantusd-py") or str(Path(sys.executable).parent / "secantusd-py")
-    if not Path(binary).exists():
+    if find_spec("secantus") is None:
         raise ServerError("the MongoDB-protocol server needs `pip install secantusdb==0.7.0b3`")
     storage = str(data_dir) if data_dir else ":memory:"
     if data_dir:
         data_dir.mkdir(parents=True, exist_ok=True)
-    args = [binary, "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage]
+    # secantusd-py with a planner fix (shared/devstack/mongod.py).
+    launcher = [sys.executable, "-m", "shared.devstack.mongod"]
+    args = [*launcher, "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage]
     proc = _spawn([*args, *(["--standalone"] if standalone else [])], log_path)
     wait_for_port("127.0.0.1", port, 30, proc)
     url = f"mongodb://127.0.0.1:{port}/"

@@ -70,10 +70,11 @@ class Deliveries:
                 found: dict[str, Any] | None = self._messages.find_one_and_update(
                     {
                         **_key(message),
-                        "$or": [
-                            {"delivery.state": {"$in": [PENDING, None]}},
-                            {"delivery.state": SENDING, "delivery.lease_until": {"$lte": now}},
-                        ],
+                        # Pending (no lease: release and sent clear it) or a lease that ran
+                        # out, said without a top-level $or: a server that plans by field (the
+                        # embedded one) then finds the document by _id instead of scanning.
+                        "delivery.state": {"$in": [PENDING, None, SENDING]},
+                        "delivery.lease_until": {"$not": {"$gt": now}},
                     },
                     {
                         "$set": {
@@ -202,13 +203,13 @@ def _created(message: OutboundMessage, now: datetime) -> dict[str, Any]:
 
 
 def _claimable(delivery: dict[str, Any], now: datetime) -> bool:
-    """What :meth:`Deliveries.claim`'s filter takes: pending, or a lease that ran out."""
-    state = delivery.get("state")
-    if state in (PENDING, None):
-        return True
-    lease_until = delivery.get("lease_until")
-    if state != SENDING or not isinstance(lease_until, datetime):
+    """What :meth:`Deliveries.claim`'s filter takes: pending or sending, without a lease that
+    is still running."""
+    if delivery.get("state") not in (PENDING, None, SENDING):
         return False
+    lease_until = delivery.get("lease_until")
+    if not isinstance(lease_until, datetime):
+        return True
     if lease_until.tzinfo is None:
         lease_until = lease_until.replace(tzinfo=now.tzinfo)
     return lease_until <= now

@@ -467,3 +467,34 @@ def test_a_claim_applied_but_answered_with_an_error_is_still_ours(db: Any) -> No
     assert claim.granted and claim.state == "sending" and claim.attempts == 1
     assert refusing.claims == 1
     assert stored(db, message)["delivery"]["attempts"] == 1
+
+
+@pytest.mark.parametrize(
+    ("state", "lease_s", "granted"),
+    [
+        ("pending", None, True),  # the processor's document, or released after a failure
+        ("sending", -1, True),  # the last attempt's lease ran out
+        ("sending", 60, False),  # a live lease
+        ("sent", None, False),
+        ("delivered", None, False),
+        ("failed", None, False),
+    ],
+)
+def test_the_claim_takes_what_is_pending_or_whose_lease_ran_out(
+    db: Any, state: str, lease_s: int | None, granted: bool
+) -> None:
+    from shared.outbound.delivery import Deliveries, _claimable
+
+    now = datetime.now(UTC)
+    message = reply(Channel("whatsapp"), f"matrix-{state}-{lease_s}")
+    document = outbound_document(message, now)
+    lease = None if lease_s is None else now + timedelta(seconds=lease_s)
+    document["delivery"].update(state=state, lease_until=lease)
+    db.messages.insert_one(document)
+
+    claim = Deliveries(db).claim(message, now, lease_s=30)
+
+    assert claim.granted is granted
+    assert _claimable(document["delivery"], now) is granted  # the filter's twin in Python
+    expected = "sending" if granted else state
+    assert stored(db, message)["delivery"]["state"] == expected
