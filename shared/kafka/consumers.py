@@ -181,6 +181,7 @@ class GroupConsumer:
         client_id: str,
         initial_offset: str = "earliest",
         on_revoked: Callable[[list[Partition]], None] | None = None,
+        fetch_wait_ms: int = 20,
     ) -> None:
         from kafka import KafkaConsumer
         from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -207,7 +208,7 @@ class GroupConsumer:
             auto_offset_reset=initial_offset,
             session_timeout_ms=6000,
             heartbeat_interval_ms=1000,
-            fetch_max_wait_ms=20,
+            fetch_max_wait_ms=fetch_wait_ms,
             # Every poll takes all that was fetched (bounded by max_partition_fetch_bytes).
             # With a smaller cap, kafka-python 3.0 parks the rest of a partition's fetch when
             # the partition is paused, and never unparks it after resume() once an empty

@@ -102,6 +102,7 @@ class SourceDispatcher:
             client_id=f"kafkasource-{self.source.name}",
             initial_offset=self.source.initial_offset,
             on_revoked=self._on_revoked,
+            fetch_wait_ms=self.source.local_fetch_wait_ms,
         )
         own_client = self._http is None
         if own_client:  # trust_env off: a proxy from the environment must not answer for sinks

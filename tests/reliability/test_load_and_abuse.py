@@ -28,7 +28,7 @@ import pytest
 from shared.channels import slack, telegram
 from tests.e2e.bot_support import slack_body, telegram_body, unique_digits
 from tests.reliability.faults import Load, replies_by_recipient, wait_until
-from tests.reliability.stack import REPORTS, ROOT, USER_LIMIT_PER_MIN, Matrix
+from tests.reliability.stack import REPORTS, USER_LIMIT_PER_MIN, Matrix
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 
@@ -156,39 +156,38 @@ def test_a_flooding_user_is_limited_and_the_others_are_answered(matrix: Matrix) 
 
 
 def _wait_drained(matrix: Matrix, timeout_s: float = 300, *, after_traffic: bool) -> float:
-    """Until every KafkaSource's consumer group has handled all its topics hold (or the
+    """Until the dispatcher has delivered every record its KafkaSources' topics hold (or the
     timeout: the measurement then says so by the time waited); the seconds waited."""
+    from shared.kafkasource.dispatcher import _LAG_EVERY_S
+
     started = time.monotonic()
-    lag, handled = _lag(matrix)
-    if after_traffic:  # the groups' committed offsets were read: a lag of 0 means caught up
-        assert handled > 0
+    if after_traffic:
+        time.sleep(_LAG_EVERY_S + 1)  # a lag gauge measured after the traffic
+    lag, delivered = _lag(matrix)
+    if after_traffic:  # the gauges are live: a lag of 0 means caught up
+        assert delivered > 0
     while lag and time.monotonic() - started < timeout_s:
-        time.sleep(1)
-        lag, handled = _lag(matrix)
+        time.sleep(1)  # the gauge is refreshed every few seconds
+        lag, delivered = _lag(matrix)
     return time.monotonic() - started
 
 
 def _lag(matrix: Matrix) -> tuple[int, int]:
-    """Records not yet handled and records handled (committed), over every KafkaSource's
-    consumer group and the partitions it committed."""
-    from kafka import KafkaAdminClient, KafkaConsumer
+    """Records not yet delivered and records delivered, over every KafkaSource, as the
+    dispatcher counts them (its lag gauge: each partition's high watermark minus the next
+    offset; the local broker answers ListOffsets with the first offset of the last batch + 1,
+    short of the end whenever that batch held more than one record)."""
+    from prometheus_client.parser import text_string_to_metric_families
 
-    from shared.kafkasource import manifests
-
-    admin = KafkaAdminClient(bootstrap_servers=matrix.stack.brokers)
-    consumer = KafkaConsumer(bootstrap_servers=matrix.stack.brokers)
-    try:
-        lag = handled = 0
-        for source in manifests.load(ROOT / "kafka-sources"):
-            group = source.consumer_group
-            committed = admin.list_group_offsets({group: None}).get(group) or {}
-            ends = consumer.end_offsets(list(committed))
-            lag += sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items())
-            handled += sum(meta.offset for meta in committed.values())
-        return lag, handled
-    finally:
-        consumer.close()
-        admin.close()
+    text = httpx.get(matrix.endpoints["dispatcher"]["metrics_url"], timeout=10).text
+    lag = delivered = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "chat_kafkasource_lag":
+                lag += sample.value
+            elif sample.name == "chat_kafkasource_deliveries_total":
+                delivered += sample.value if sample.labels.get("outcome") == "delivered" else 0
+    return int(lag), int(delivered)
 
 
 @dataclass

@@ -210,3 +210,18 @@ def test_loads_a_minimal_source(tmp_path: Path) -> None:
 def test_refuses_broken_manifests(tmp_path: Path, source: str, message: str) -> None:
     with pytest.raises(ManifestError, match=message):
         manifests.load(_write(tmp_path, source))
+
+
+def test_only_sources_a_reply_waits_on_keep_the_short_empty_fetch_wait(
+    sources: dict[str, KafkaSource],
+) -> None:
+    waits = {name: source.local_fetch_wait_ms for name, source in sources.items()}
+    assert waits["message-processor"] == waits["outbound-dispatcher"] == 20
+    assert waits["audit-logger"] == waits["analytics-sink"] == waits["status-tracker"] == 200
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1001", "soon"])
+def test_a_bad_fetch_wait_annotation_is_refused(value: str) -> None:
+    doc = {"metadata": {"name": "x", "annotations": {manifests.FETCH_WAIT_ANNOTATION: value}}}
+    with pytest.raises(ManifestError, match="local-fetch-wait-ms"):
+        manifests._fetch_wait_ms(doc, "x.yaml")
