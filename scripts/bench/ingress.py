@@ -101,6 +101,7 @@ def section(
     finally:
         for running in started:
             running.kill()
+    ceiling = clients_alone(env, seconds=min(s, 5), threads=threads_of(env))
 
     base_rps, base_p99 = _mean_rps(base_runs), _mean_p99(base_runs)
     rows = [*base_runs, *unique_runs, duplicate_run]
@@ -109,6 +110,11 @@ def section(
             f"  {row.name:<14} {row.rps:8.0f} req/s  p50 {row.p50_ms:6.1f} ms  "
             f"p99 {row.p99_ms:6.1f} ms  non-2xx {row.non_2xx}  repeated bodies {row.repeated}"
         )
+    print()
+    print(
+        f"  clients alone: {ceiling:.0f} messages/s (dedupe read, produce acks=all, mark; "
+        f"{threads_of(env)} threads of one process, no HTTP)"
+    )
     print()
     unique_note = _note(unique_runs)
     lines = [
@@ -120,6 +126,9 @@ def section(
              base_rps, RATIO_GOAL, _note([duplicate_run], duplicates_expected=True)),
         Line(SECTION, "ingress duplicate: p99", duplicate_run.p99_ms, "ms", base_p99,
              P99_GOAL_MS),
+        Line(SECTION, "ingress clients alone (no HTTP): msg/s vs bare function", ceiling,
+             "req/s", base_rps, None,
+             "the webhook's Redis and Kafka work alone: what a worker could answer at best"),
     ]  # fmt: skip
     data = {
         "connections": c,
@@ -129,6 +138,7 @@ def section(
         "baseline_rps": round(base_rps, 1),
         "unique_rps": round(_mean_rps(unique_runs), 1),
         "duplicate_rps": round(duplicate_run.rps, 1),
+        "clients_alone_rps": round(ceiling, 1),
     }
     return lines, data
 
@@ -160,3 +170,57 @@ def _answers_a_signed_message(running: launch.Running, bodies: Path) -> None:
     answer = httpx.post(running.url + "/", content=body, headers=headers, trust_env=False)
     if answer.status_code != 200:
         raise running.failure(f"answered {answer.status_code} to a signed message")
+
+
+def threads_of(env: Mapping[str, str]) -> int:
+    return int(env.get("THREADS", "4"))
+
+
+def clients_alone(env: Mapping[str, str], *, seconds: float, threads: int) -> float:
+    """Messages a second that the webhook's dependency work alone sustains: the dedupe read
+    (``MGET``), the produce with ``acks=all`` and the mark (a pipeline), from ``threads``
+    threads of this process on the same servers, with no HTTP, no parsing, no signature.
+    One worker answers at most this many unique messages whatever the web layer does."""
+    import threading
+    import time
+    import uuid
+
+    from shared import events
+    from shared.idempotency import Deduplicator, dedupe_key
+    from shared.kafka import EventProducer
+    from shared.models import Channel, InboundMessage, MessageKind, Sender
+    from shared.settings import Settings
+
+    def example_inbound(platform_id: str) -> InboundMessage:
+        return InboundMessage(
+            tenant_id="bench", channel=Channel("whatsapp"), account_id="1065", chat_id="1555",
+            platform_message_id=platform_id, sender=Sender("1555", "Bench"),
+            kind=MessageKind.TEXT, timestamp="2026-01-01T00:00:00Z", text="Hello",
+        )  # fmt: skip
+
+    settings = Settings.from_env(env)
+    producer, dedupe = EventProducer(settings), Deduplicator(settings.redis_url)
+    done = [0] * threads
+    stop = time.monotonic() + seconds
+
+    def one_thread(number: int) -> None:
+        while time.monotonic() < stop:
+            message = example_inbound(f"bench.{uuid.uuid4().hex}")
+            key = dedupe_key("whatsapp", message.tenant_id, message.account_id,
+                             message.platform_message_id, ttl_s=60)  # fmt: skip
+            dedupe.read([key])
+            producer.publish([(settings.inbound_topic, events.message_received(message))])
+            dedupe.mark([key])
+            done[number] += 1
+
+    try:
+        producer.publish([(settings.inbound_topic, events.message_received(example_inbound("w")))])
+        started = time.monotonic()
+        workers = [threading.Thread(target=one_thread, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return sum(done) / (time.monotonic() - started)
+    finally:
+        producer.close()
