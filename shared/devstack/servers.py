@@ -168,9 +168,12 @@ def restart(server: Server) -> Server:
     if server.name == "postgres":
         return start_postgres(server.port, Path(server.extra["data_dir"]), server.log_path)
     standalone = server.extra.get("standalone") == "true"
+    durable = server.extra.get("durable") == "true"
     data_dir = server.extra["data_dir"]
     storage = None if data_dir == ":memory:" else Path(data_dir)
-    return start_mongodb(server.port, storage, server.log_path, standalone=standalone)
+    return start_mongodb(
+        server.port, storage, server.log_path, standalone=standalone, durable=durable
+    )
 
 
 def start_mongodb(
@@ -179,6 +182,7 @@ def start_mongodb(
     log_path: Path | None = None,
     *,
     standalone: bool = False,
+    durable: bool = False,
 ) -> Server:
     """SecantusDB on ``port``, data in ``data_dir`` (default: in memory, gone when it stops).
 
@@ -191,6 +195,11 @@ def start_mongodb(
     while a standalone server still inserts 1,000-1,500/s holding 230,000 documents. Nothing in
     the project uses what the oplog serves (transactions, change streams), so the local stack
     and the benchmark run standalone; the tests' short-lived servers keep the replica set.
+
+    ``durable``: every commit is flushed to disk before it is acknowledged
+    (``--sync-on-commit``), as a MongoDB replica set's majority-acknowledged writes are
+    journaled. Without it an acknowledged write can be lost to a ``SIGKILL``: what a test
+    that kills the server needs (the fault matrix), not what a dev stack does.
     """
     from importlib.util import find_spec
 
@@ -203,10 +212,16 @@ def start_mongodb(
     # secantusd-py with a planner fix (shared/devstack/mongod.py).
     launcher = [sys.executable, "-m", "shared.devstack.mongod"]
     args = [*launcher, "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage]
-    proc = _spawn([*args, *(["--standalone"] if standalone else [])], log_path)
+    args += ["--standalone"] if standalone else []
+    args += ["--sync-on-commit"] if durable else []
+    proc = _spawn(args, log_path)
     wait_for_port("127.0.0.1", port, 30, proc)
     url = f"mongodb://127.0.0.1:{port}/"
-    extra = {"data_dir": storage, "standalone": "true" if standalone else "false"}
+    extra = {
+        "data_dir": storage,
+        "standalone": "true" if standalone else "false",
+        "durable": "true" if durable else "false",
+    }
     return Server("mongodb", "127.0.0.1", port, proc, url, log_path, extra=extra)
 
 

@@ -71,11 +71,15 @@ def matrix(
     try:
         owned["kafka"] = servers.start_kafka(log_path=logs / "kafka.log")
         # Standalone, as `make run` runs it: with a replica set's oplog the embedded server
-        # slows to ~100 inserts/s after ~10,000 writes (shared/devstack/servers.py). But a
-        # standalone embedded server may lose its last acknowledged write to a SIGKILL, so
-        # the fault matrix (which kills it) runs it as a replica set, as production's is.
+        # slows to ~100 inserts/s after ~10,000 writes (shared/devstack/servers.py). The fault
+        # matrix (which kills it) runs it as production's is: a replica set whose acknowledged
+        # writes are on disk (without --sync-on-commit one acknowledged write was lost to the
+        # SIGKILL in a CI run: an answered message not stored).
         owned["mongodb"] = servers.start_mongodb(
-            data_dir=root / "mongodb", log_path=logs / "mongo.log", standalone=standalone
+            data_dir=root / "mongodb",
+            log_path=logs / "mongo.log",
+            standalone=standalone,
+            durable=not standalone,
         )
         owned["redis"] = servers.start_redis(log_path=logs / "redis.log")
         for name in ("mcp-engine", "security-hub"):
