@@ -16,11 +16,12 @@ Decisions:
   delivery beats a failure report.
 - A status for a provider id we do not know yet is **held** in ``pending_statuses`` (TTL
   :data:`HOLD_TTL_S`) instead of dropped: the dispatcher records the provider id only after the
-  API answered, and a status may overtake that write. The dispatcher applies held statuses
-  right after recording a send (:meth:`StatusTracker.release_held`), and the tracker looks
-  again right after holding one; whichever write comes second sees the other, so no status
-  is lost to the race. Statuses for messages we never sent (another app on the same number)
-  simply expire.
+  API answered, and a status may overtake that write. The dispatcher looks for held statuses
+  in the command that records the send, after the send's own write
+  (:meth:`shared.outbound.delivery.Deliveries.sent`), and applies what it found
+  (:meth:`StatusTracker.release_held`); the tracker looks again right after holding one;
+  whichever write comes second sees the other, so no status is lost to the race. Statuses
+  for messages we never sent (another app on the same number) simply expire.
 """
 
 from __future__ import annotations

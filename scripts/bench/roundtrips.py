@@ -188,9 +188,9 @@ def _print(turns: list[Turn], first: Turn) -> None:
         ]
         print("  ".join(cells).rstrip())
     print()
-    print("target: issue 11's, at most 6 MongoDB / 4 Redis round trips per turn; budget: as few")
-    print("as the turn takes without giving up a guarantee (docs/architecture.md, Round trips);")
-    print("redelivery: MongoDB/Redis/Kafka.")
+    print("target: issue 11's, at most 6 MongoDB / 4 Redis round trips per turn; budget: what")
+    print("tests/integration/test_roundtrips.py holds a turn to (each round trip and why:")
+    print("docs/architecture.md, Round trips); redelivery: MongoDB/Redis/Kafka.")
     print()
     print("What each round trip is (first turn on " + turns[0].channel + "):")
     for step in STEPS:

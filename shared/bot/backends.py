@@ -40,11 +40,15 @@ class Messages(Protocol):
 
     def mark(self, tenant_id: str, message_id: str, fields: dict[str, Any]) -> None: ...
 
-    def replied(
+    def reply(
         self,
-        tenant_id: str,
-        message_id: str,
+        message: InboundMessage,
+        event_id: str,
+        *,
+        from_states: Iterable[str],
+        fields: dict[str, Any],
         replies: Sequence[OutboundMessage],
+        handoff: bool,
         now: datetime,
     ) -> bool: ...
 
@@ -53,8 +57,6 @@ class Conversations(Protocol):
     def record_inbound(self, message: InboundMessage, now: datetime) -> dict[str, Any]: ...
 
     def ensure(self, message: InboundMessage, now: datetime) -> dict[str, Any]: ...
-
-    def record_outbound(self, tenant_id: str, key: str, count: int, now: datetime) -> None: ...
 
     def change_state(
         self, tenant_id: str, key: str, *, from_state: str, to_state: str, now: datetime

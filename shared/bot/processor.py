@@ -5,20 +5,24 @@ The inbound message document is the checkpoint (``processing.state`` in docs/dat
     stored ──▶ screened ──▶ replying ──▶ replied
        └──────────┴──▶ skipped (handoff · rate_limited · blocked)
 
-A redelivered event continues from the recorded state: ``replied``/``skipped`` is a no-op;
-``replying`` republishes the replies stored with the checkpoint (the engine is not asked
-again, and the outbound ids are derived from the inbound id, so the dispatcher sends each
-reply once). Replies are stored before they are published, never the other way round.
+``replying``: the answer is stored (the replies in the checkpoint and as outbound documents)
+and being published; ``replied``: the dispatcher recorded a reply's send (or the answer had no
+reply). A redelivered event continues from the recorded state: ``replied``/``skipped`` is a
+no-op; ``replying`` republishes the stored replies (the engine is not asked again, and the
+outbound ids are derived from the inbound id, so the dispatcher sends each reply once).
+Replies are stored before they are published, never the other way round.
 
-Round trips (docs/architecture.md, "The bot turn"): the checkpoint is written three times in a
-turn that replies — stored (content withheld), ``replying`` (with the screened content and the
-replies), ``replied`` (with the outbound documents, one ``update`` command). What happens in
-between — the conversation and the limits have seen the message, the content is screened — is
-kept in ``_Turn.unwritten`` and goes with the next of those writes; a turn that stops before it
-(a dependency down: 503, the event comes back) writes it on its own first
+Round trips (docs/architecture.md, "Round trips"): the processor writes MongoDB three times in
+a turn that replies — the message stored (content withheld), the conversation counted, and the
+answer: one ``bulkWrite`` command with the checkpoint (screened content, replies), the outbound
+documents and the conversation's reply count (:meth:`shared.store.messages.MessageStore.reply`).
+What happens before the answer — the conversation and the limits have seen the message, the
+content is screened — is kept in ``_Turn.unwritten`` and goes with it; a turn that stops before
+it (a dependency down: 503, the event comes back) writes it on its own first
 (:meth:`MessageProcessor._save_progress`), so a retry neither counts the message again nor asks
 the Security Hub again. Only a crash in that window repeats them, as a crash between two writes
-always could.
+always could; a crash between the answer's write and the session's record leaves the engine's
+context without that turn (the history has it).
 
 Decisions (see docs/architecture.md): handoff is checked before the rate limit (a human's
 conversation spends none of the bot's budget); a rate-limited or blocked message gets no reply
@@ -105,7 +109,7 @@ class MessageProcessor:
         if turn.state in msgs.FINAL_STATES:
             return "duplicate"
         if turn.state == msgs.REPLYING:
-            return self._publish(turn)  # the answer is decided: only its sending is left
+            return self._republish(turn)  # the answer is decided: only its sending is left
         processing = turn.doc["processing"]
         try:
             if processing.get("recorded"):
@@ -134,7 +138,7 @@ class MessageProcessor:
             return self._screen(turn)
         if turn.state == msgs.SCREENED:
             return self._reply(turn)
-        return self._publish(turn)
+        return self._republish(turn)
 
     def _gate(
         self,
@@ -209,18 +213,35 @@ class MessageProcessor:
         reply, author = self._generate(context, message)
         replies = build_replies(turn.event_id, message, reply, author, self._now())
         fields = {
+            **turn.unwritten,
             "processing.reply_ids": [r.message_id for r in replies],
             "processing.replies": [r.to_dict() for r in replies],
             "processing.intent": reply.intent,
             "processing.handoff": reply.handoff,
         }
-        doc = self._advance(turn, (msgs.STORED, msgs.SCREENED), msgs.REPLYING, fields)
-        if doc is None:
+        stored = self.messages.reply(
+            message,
+            turn.event_id,
+            from_states=(msgs.STORED, msgs.SCREENED),
+            fields=fields,
+            replies=replies,
+            handoff=reply.handoff,
+            now=self._now(),
+        )
+        if not stored:
             return self._resume(self._reload(turn))
+        turn.unwritten.clear()
         for r in replies:
             metrics.messages_replied.labels(message.tenant_id, message.channel, r.author).inc()
-        turn.doc = doc
-        return self._publish(turn)
+        self._publish(replies)
+        # Only the delivery that stored the answer records it in the session, so the engine
+        # sees each turn once.
+        self.sessions.record(
+            message.conversation_key,
+            session_turns(message, replies),
+            {"last_intent": reply.intent} if reply.intent else None,
+        )
+        return _outcome(replies)
 
     def _generate(
         self, context: ConversationContext, message: InboundMessage
@@ -235,39 +256,29 @@ class MessageProcessor:
             log.warning("engine unavailable: fallback reply", extra={"reason": exc.message})
             return self.fallback.generate_reply(context, message), Author.FALLBACK
 
-    def _publish(self, turn: _Turn) -> str:
+    def _republish(self, turn: _Turn) -> str:
+        """The answer is stored (``replying``) but this delivery cannot know whether it went
+        out: publish it again. The reply events carry the ids derived from the inbound id, so
+        the dispatcher sends each once."""
         message, processing = turn.message, turn.doc["processing"]
         replies = [OutboundMessage.from_dict(r) for r in processing.get("replies") or ()]
-        now = self._now()
         if processing.get("handoff"):
-            # After the replies are stored, so the "connecting you to a human" part is sent.
             self.conversations.change_state(
                 message.tenant_id,
                 message.conversation_key,
                 from_state=conv.OPEN,
                 to_state=conv.HANDOFF,
-                now=now,
+                now=self._now(),
             )
-        topic = self.settings.outbound_topic
-        self.producer.publish([(topic, events.message_outbound(r, source=SOURCE)) for r in replies])
-        # The outbound documents are written with `replied`, after the publish: the replies
-        # were stored in the checkpoint before it, and the dispatcher creates a document it
-        # does not find (insert-if-absent on both sides, from the same stored replies).
-        if self.messages.replied(message.tenant_id, turn.event_id, replies, self._now()):
-            # Only the delivery that finished the turn counts and records it, so the
-            # conversation and the history have it once.
-            self.conversations.record_outbound(
-                message.tenant_id, message.conversation_key, len(replies), now
+        self._publish(replies)
+        return _outcome(replies)
+
+    def _publish(self, replies: list[OutboundMessage]) -> None:
+        if replies:
+            topic = self.settings.outbound_topic
+            self.producer.publish(
+                [(topic, events.message_outbound(r, source=SOURCE)) for r in replies]
             )
-            intent = str(processing.get("intent") or "")
-            self.sessions.record(
-                message.conversation_key,
-                session_turns(with_text(message, turn.doc.get("text")), replies),
-                {"last_intent": intent} if intent else None,
-            )
-        if not replies:
-            return "no_reply"
-        return "fallback" if replies[0].author == Author.FALLBACK else "replied"
 
     def _skip(self, turn: _Turn, reason: str, fields: dict[str, Any] | None = None) -> str:
         from_states = (msgs.STORED, msgs.SCREENED)
@@ -325,3 +336,9 @@ class MessageProcessor:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
+
+
+def _outcome(replies: list[OutboundMessage]) -> str:
+    if not replies:
+        return "no_reply"
+    return "fallback" if replies[0].author == Author.FALLBACK else "replied"

@@ -17,7 +17,8 @@ from typing import Any
 
 from shared.errors import BadRequest
 from shared.models import OutboundMessage
-from shared.store.messages import outbound_document
+from shared.store.bulk import Update, update_all
+from shared.store.messages import REPLIED, REPLYING, outbound_document
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 # Done as far as sending goes: a redelivery of the event is a no-op.
@@ -44,10 +45,20 @@ class Claim:
     state: str | None  # the state found when not granted (None: the document is gone)
     attempts: int = 0
     lease_until: datetime | None = None
+    inbound_id: str | None = None  # the inbound document a bot reply answers
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a send found."""
+
+    sent: bool  # False: another attempt had recorded its own send (a duplicate send)
+    held: int  # statuses held for the provider id (shared.status): to apply now
 
 
 class Deliveries:
     def __init__(self, db: Any) -> None:
+        self._db = db
         self._messages = db["messages"]
 
     def claim(self, message: OutboundMessage, now: datetime, lease_s: float) -> Claim:
@@ -87,30 +98,34 @@ class Deliveries:
                         "$setOnInsert": _created(message, now),
                     },
                     upsert=True,
-                    projection={"delivery": 1},
+                    projection={"delivery": 1, "inbound_id": 1},
                     return_document=ReturnDocument.AFTER,
                 )
                 return found
             except DuplicateKeyError:
                 return None
 
+        def granted(document: dict[str, Any]) -> Claim:
+            attempts = int(document["delivery"].get("attempts") or 1)
+            return Claim(True, SENDING, attempts, lease_until, document.get("inbound_id"))
+
         claimed = take()
         if claimed is not None:
-            return Claim(True, SENDING, int(claimed["delivery"]["attempts"]), lease_until)
+            return granted(claimed)
         found = self._found(message)
         delivery = (found or {}).get("delivery") or {}
-        if delivery.get("claim") == token:  # ours after all
-            return Claim(True, SENDING, int(delivery.get("attempts") or 1), lease_until)
+        if found is not None and delivery.get("claim") == token:  # ours after all
+            return granted(found)
         if found is not None and _claimable(delivery, now):
-            # The upsert collided with a document written at the same moment (the
-            # processor's, after its publish), which is claimable: take it now.
+            # The upsert collided with a document written at the same moment (an earlier
+            # version's processor wrote it after its publish), which is claimable: take it now.
             claimed = take()
             if claimed is not None:
-                return Claim(True, SENDING, int(claimed["delivery"]["attempts"]), lease_until)
+                return granted(claimed)
             found = self._found(message)
             delivery = (found or {}).get("delivery") or {}
-            if delivery.get("claim") == token:
-                return Claim(True, SENDING, int(delivery.get("attempts") or 1), lease_until)
+            if found is not None and delivery.get("claim") == token:
+                return granted(found)
         return Claim(
             False,
             delivery.get("state") if found else None,
@@ -121,7 +136,8 @@ class Deliveries:
     def _found(self, message: OutboundMessage) -> dict[str, Any] | None:
         """The stored outbound document of ``message``; another tenant's id is poison."""
         found: dict[str, Any] | None = self._messages.find_one(
-            {"_id": message.message_id}, {"tenant_id": 1, "direction": 1, "delivery": 1}
+            {"_id": message.message_id},
+            {"tenant_id": 1, "direction": 1, "delivery": 1, "inbound_id": 1},
         )
         if found is not None and found.get("tenant_id") != message.tenant_id:
             raise BadRequest(
@@ -141,30 +157,44 @@ class Deliveries:
     def fail(
         self, message: OutboundMessage, claim: Claim, error: dict[str, Any], now: datetime
     ) -> bool:
+        """The reply cannot be sent: its turn is over all the same (inbound ``replied``)."""
         return self._finish(message, claim, FAILED, {"delivery.error": error}, now)
 
-    def sent(self, message: OutboundMessage, provider_id: str, now: datetime) -> bool:
-        """Record the send. Not fenced on the lease: whichever attempt got an answer first is
-        recorded; False means another attempt already recorded its own (a duplicate send)."""
-        from pymongo.errors import DuplicateKeyError
+    def sent(
+        self, message: OutboundMessage, claim: Claim, provider_id: str, now: datetime
+    ) -> Recorded:
+        """Record the send, in one ``bulkWrite`` command (:mod:`shared.store.bulk`) with the
+        inbound document ``replied`` (a bot reply) and a look for statuses held for the
+        provider id — after the send's own write, so a status the tracker holds later finds
+        the provider id recorded (shared.status). Not fenced on the lease: whichever attempt
+        got an answer first is recorded."""
+        from shared.status import HOLDING
 
+        key = channel_message_id(message.channel, message.chat_id, provider_id)
         fields: dict[str, Any] = {
             "delivery.state": SENT,
             "delivery.provider_message_id": provider_id,
             "delivery.error": None,
             "delivery.lease_until": None,
             "delivery.updated_at": now,
-            "channel_message_id": channel_message_id(message.channel, message.chat_id, provider_id),
+            "channel_message_id": key,
         }
         query = {**_key(message), "delivery.state": {"$in": [PENDING, SENDING]}}
-        try:
-            result = self._messages.update_one(query, {"$set": fields})
-        except DuplicateKeyError:
+        held = Update(
+            HOLDING,
+            {"tenant_id": message.tenant_id, "channel": message.channel, "channel_message_id": key},
+            {"$set": {"send_recorded_at": now}},
+            many=True,
+        )
+        updates = [Update("messages", query, {"$set": fields}), *_replied(message, claim, now)]
+        outcome = update_all(self._db, [*updates, held])
+        if outcome.stopped_at == 0:
             # Another document holds this provider id (a provider that reused an id). The send
             # happened; record it without the lookup key rather than lose the outcome.
             del fields["channel_message_id"]
-            result = self._messages.update_one(query, {"$set": fields})
-        return bool(result.modified_count)
+            updates[0] = Update("messages", query, {"$set": fields})
+            outcome = update_all(self._db, [*updates, held])
+        return Recorded(sent=outcome.matched(0) > 0, held=outcome.matched(len(updates)))
 
     def _finish(
         self,
@@ -174,7 +204,8 @@ class Deliveries:
         fields: dict[str, Any],
         now: datetime,
     ) -> bool:
-        result = self._messages.update_one(
+        finish = Update(
+            "messages",
             {**_key(message), "delivery.state": SENDING, "delivery.attempts": claim.attempts},
             {
                 "$set": {
@@ -185,7 +216,22 @@ class Deliveries:
                 }
             },
         )
-        return bool(result.modified_count)
+        turn_over = _replied(message, claim, now) if state == FAILED else []
+        return update_all(self._db, [finish, *turn_over]).matched(0) > 0
+
+
+def _replied(message: OutboundMessage, claim: Claim, now: datetime) -> list[Update]:
+    """The inbound document of a bot reply: its turn is over (``replying → replied``)."""
+    if not claim.inbound_id:
+        return []
+    inbound = {"_id": claim.inbound_id, "tenant_id": message.tenant_id}
+    return [
+        Update(
+            "messages",
+            {**inbound, "processing.state": REPLYING},
+            {"$set": {"processing.state": REPLIED, "processing.updated_at": now}},
+        )
+    ]
 
 
 def _key(message: OutboundMessage) -> dict[str, Any]:

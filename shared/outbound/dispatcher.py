@@ -112,12 +112,15 @@ class Dispatcher:
             self._release(deliveries, message, claim, exc)
             raise
         observe_send(message, started, "sent", now_s=self.clock())
-        if not deliveries.sent(message, provider_id, self._now()):
+        recorded = deliveries.sent(message, claim, provider_id, self._now())
+        if not recorded.sent:
             log.error(
                 "reply sent twice: another attempt recorded its send first",
                 extra={"message_id": message.message_id, "provider_message_id": provider_id},
             )
             return "duplicate_send"
+        if not recorded.held:
+            return "sent"
         # Statuses that overtook this write were held for it (see shared.status). The reply is
         # sent whatever happens here: a failure must not turn into a retry of the send.
         try:

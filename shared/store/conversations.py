@@ -17,6 +17,16 @@ from shared.store.mongo import unavailable_as_503
 OPEN, HANDOFF, CLOSED = "open", "handoff", "closed"
 
 
+def outbound_update(count: int, now: datetime) -> dict[str, Any]:
+    """``count`` replies more in a conversation (the bot's go with its turn's write,
+    :meth:`shared.store.messages.MessageStore.reply`)."""
+    return {
+        "$inc": {"message_count": count},
+        "$max": {"last_message_at": now},
+        "$set": {"updated_at": now},
+    }
+
+
 class ConversationStore:
     def __init__(self, db: Any) -> None:
         self._conversations = db["conversations"]
@@ -49,17 +59,12 @@ class ConversationStore:
         return existing if existing is not None else self.record_inbound(message, now)
 
     def record_outbound(self, tenant_id: str, key: str, count: int, now: datetime) -> None:
-        """Count replies the processor stored (agents' replies are counted by their writer)."""
+        """Count replies stored outside a bot turn (an agent's, by its writer)."""
         if count <= 0:
             return
         with unavailable_as_503():
             self._conversations.update_one(
-                {"_id": key, "tenant_id": tenant_id},
-                {
-                    "$inc": {"message_count": count},
-                    "$max": {"last_message_at": now},
-                    "$set": {"updated_at": now},
-                },
+                {"_id": key, "tenant_id": tenant_id}, outbound_update(count, now)
             )
 
     def get(self, tenant_id: str, key: str) -> dict[str, Any] | None:

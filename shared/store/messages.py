@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.errors import BadRequest
 from shared.models import InboundMessage, OutboundMessage
+from shared.store.bulk import Update, update_all
 from shared.store.mongo import unavailable_as_503
 
 STORED, SCREENED, REPLYING, REPLIED, SKIPPED = (
@@ -59,11 +61,17 @@ def inbound_document(event_id: str, message: InboundMessage, now: datetime) -> d
     }
 
 
-def outbound_document(message: OutboundMessage, now: datetime) -> dict[str, Any]:
+def outbound_document(
+    message: OutboundMessage, now: datetime, *, inbound_id: str | None = None
+) -> dict[str, Any]:
+    """A reply as stored; ``inbound_id``: the inbound document it answers (a bot reply), which
+    the dispatcher marks ``replied`` when it records the send (an agent's reply has none)."""
     data = message.to_dict()
+    inbound = {"inbound_id": inbound_id} if inbound_id else {}
     return {
         "_id": message.message_id,
         **data,
+        **inbound,
         "direction": "outbound",
         "created_at": parse_time(message.created_at, default=now),
         # No channel_message_id until the dispatcher has the provider's id: the unique
@@ -100,6 +108,7 @@ def parse_time(value: str, *, default: datetime) -> datetime:
 
 class MessageStore:
     def __init__(self, db: Any) -> None:
+        self._db = db
         self._messages = db["messages"]
 
     def insert_inbound(self, event_id: str, message: InboundMessage, now: datetime) -> InsertResult:
@@ -180,31 +189,64 @@ class MessageStore:
         with unavailable_as_503():
             self._messages.update_one({"_id": message_id, "tenant_id": tenant_id}, {"$set": fields})
 
-    def replied(
+    def reply(
         self,
-        tenant_id: str,
-        message_id: str,
+        message: InboundMessage,
+        event_id: str,
+        *,
+        from_states: Iterable[str],
+        fields: dict[str, Any],
         replies: Sequence[OutboundMessage],
+        handoff: bool,
         now: datetime,
     ) -> bool:
-        """``replying → replied``, and the replies stored as outbound documents where they are
-        not yet (insert-if-absent, as :meth:`insert_outbound`), in one ``update`` command.
-        True when this call moved the state (another delivery may have moved it first)."""
-        from pymongo import UpdateOne
+        """The turn's answer, before it is published, in one ``bulkWrite`` command
+        (:mod:`shared.store.bulk`): the checkpoint to ``replying`` with the replies (``replied``
+        when there are none), the replies as outbound documents (insert-if-absent, each naming
+        its inbound document), and on the conversation their count and, when the engine asked
+        for it, the handoff. False when another delivery moved the checkpoint first: then
+        nothing is written (the checkpoint's update is a guard, see the module of
+        :func:`~shared.store.bulk.update_all`)."""
+        from shared.store import conversations as conv  # it imports this module
 
-        operations = [
-            UpdateOne(
-                {"_id": message_id, "tenant_id": tenant_id, "processing.state": REPLYING},
-                {"$set": {"processing.state": REPLIED, "processing.updated_at": now}},
+        tenant_id, key, states = message.tenant_id, message.conversation_key, from_states
+        state = REPLYING if replies else REPLIED
+        checkpoint = {"processing.state": state, "processing.updated_at": now, **fields}
+        updates = [
+            Update(
+                "messages",
+                {"_id": event_id, "tenant_id": tenant_id, "processing.state": {"$in": [*states]}},
+                {"$set": checkpoint},
+                upsert=True,  # the guard: collides with our _id unless the filter matched
             ),
-            *(_insert_if_absent(message, now) for message in replies),
+            *(_insert_if_absent(reply, now, inbound_id=event_id) for reply in replies),
         ]
-        with unavailable_as_503():
-            result = self._messages.bulk_write(operations, ordered=True)
-        # An outbound document already there is matched, not upserted: what is left of the
-        # matched count is the inbound document's.
-        found_outbound = len(replies) - len(result.upserted_ids)
-        return bool(result.matched_count - found_outbound)
+        if replies:
+            conversation = {"_id": key, "tenant_id": tenant_id}
+            updates.append(
+                Update("conversations", conversation, conv.outbound_update(len(replies), now))
+            )
+            if handoff:
+                # After the replies are stored, so the "connecting you to a human" part is sent.
+                updates.append(
+                    Update(
+                        "conversations",
+                        {**conversation, "state": conv.OPEN},
+                        {"$set": {"state": conv.HANDOFF, "updated_at": now}},
+                    )
+                )
+        outcome = update_all(self._db, updates)
+        if outcome.stopped_at == 0:
+            return False
+        if outcome.stopped_at is not None:
+            raise RuntimeError(f"the answer's write stopped at update {outcome.stopped_at}")
+        if outcome.applied[0].upserted:
+            # The inbound document was gone (erased under us): take back what was just written.
+            ids = [event_id, *(reply.message_id for reply in replies)]
+            with unavailable_as_503():
+                self._messages.delete_many({"_id": {"$in": ids}, "tenant_id": tenant_id})
+            return False
+        return True
 
     def insert_outbound(self, messages: Sequence[OutboundMessage], now: datetime) -> int:
         """Insert the replies that are not stored yet; returns how many were new.
@@ -212,21 +254,23 @@ class MessageStore:
         Insert-if-absent: on a resumed turn the documents may exist already, and the
         dispatcher may have moved their delivery state on; they are never overwritten.
         """
-        if not messages:
-            return 0
-        with unavailable_as_503():
-            result = self._messages.bulk_write(
-                [_insert_if_absent(message, now) for message in messages], ordered=True
+        outcome = update_all(self._db, [_insert_if_absent(message, now) for message in messages])
+        if outcome.stopped_at is not None:  # the id is another tenant's
+            raise BadRequest(
+                f"message id {messages[outcome.stopped_at].message_id} is taken",
+                code="message_id_conflict",
             )
-        return len(result.upserted_ids)
+        return sum(applied.upserted for applied in outcome.applied)
 
 
-def _insert_if_absent(message: OutboundMessage, now: datetime) -> Any:
-    from pymongo import UpdateOne
-
-    return UpdateOne(
+def _insert_if_absent(
+    message: OutboundMessage, now: datetime, inbound_id: str | None = None
+) -> Update:
+    document = outbound_document(message, now, inbound_id=inbound_id)
+    return Update(
+        "messages",
         {"_id": message.message_id, "tenant_id": message.tenant_id},
-        {"$setOnInsert": _without_id(outbound_document(message, now), "tenant_id")},
+        {"$setOnInsert": _without_id(document, "tenant_id")},
         upsert=True,
     )
 

@@ -743,7 +743,7 @@ def test_messages_are_oldest_first_with_the_delivery_of_each_reply(
     r3 = seed.outbound(m2, T0 + 4 * s, text="It ships tomorrow.")
     m3 = seed.inbound(T0 + 4 * s, text="Thanks!")  # the same time as r3: _id decides
     deliveries = Deliveries(db)
-    deliveries.sent(r1, "901", T0 + 2 * s)
+    deliveries.sent(r1, deliveries.claim(r1, T0 + s, lease_s=30), "901", T0 + 2 * s)
     claim = deliveries.claim(r2, T0 + 3 * s, lease_s=30)
     error = {"code": "channel_rejected", "message": "chat not found", "http_status": 400}
     assert deliveries.fail(r2, claim, error, T0 + 4 * s)

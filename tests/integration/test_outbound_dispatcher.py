@@ -498,3 +498,62 @@ def test_the_claim_takes_what_is_pending_or_whose_lease_ran_out(
     assert _claimable(document["delivery"], now) is granted  # the filter's twin in Python
     expected = "sending" if granted else state
     assert stored(db, message)["delivery"]["state"] == expected
+
+
+def turn_in_flight(db: Any, message: OutboundMessage, inbound_id: str) -> None:
+    """The processor's answer as stored: the inbound document ``replying``, the reply pending
+    and naming it."""
+    db.messages.insert_one(
+        {
+            "_id": inbound_id,
+            "tenant_id": message.tenant_id,
+            "direction": "inbound",
+            "processing": {"state": "replying"},
+        }
+    )
+    db.messages.insert_one(outbound_document(message, datetime.now(UTC), inbound_id=inbound_id))
+
+
+def test_recording_the_send_ends_the_turn_of_the_message_answered(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    message = reply(Channel("telegram"), "turn")
+    turn_in_flight(db, message, "inbound-event-1")
+
+    assert post(dispatcher, message).status_code == 200
+
+    assert stored(db, message)["delivery"]["state"] == "sent"
+    inbound = db.messages.find_one({"_id": "inbound-event-1"})
+    assert inbound["processing"]["state"] == "replied"
+    assert post(dispatcher, message).status_code == 200  # a redelivery: nothing more
+    assert len(channel_api.calls()) == 1
+
+
+def test_a_reply_that_cannot_be_sent_ends_its_turn_too(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    message = reply(Channel("whatsapp"), "turn-failed")
+    open_window(db, message)
+    turn_in_flight(db, message, "inbound-event-2")
+    channel_api.fail("whatsapp", 400, error="131026")
+
+    assert post(dispatcher, message).status_code == 200
+
+    assert stored(db, message)["delivery"]["state"] == "failed"
+    inbound = db.messages.find_one({"_id": "inbound-event-2"})
+    assert inbound["processing"]["state"] == "replied"
+
+
+def test_an_agents_reply_touches_no_other_message(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    message = reply(Channel("slack"), "agent", author=Author.AGENT)
+    db.messages.insert_one(
+        {"_id": "inbound-x", "tenant_id": "acme", "processing": {"state": "replying"}}
+    )
+
+    assert post(dispatcher, message).status_code == 200
+
+    assert stored(db, message)["delivery"]["state"] == "sent"
+    assert "inbound_id" not in stored(db, message)
+    assert db.messages.find_one({"_id": "inbound-x"})["processing"]["state"] == "replying"

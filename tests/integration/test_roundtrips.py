@@ -91,13 +91,17 @@ def test_a_turn_stays_within_the_round_trip_budget(db: Any, channel: str) -> Non
         "PIPELINE LRANGE HGETALL EXISTS GET",
         "MULTI RPUSH LTRIM EXPIRE HSET EXPIRE EXEC",
     ]
-    assert turn.steps[TRACKER].mongodb == ["update messages"]
-    # Sending is a claim, the send's record and the look for statuses that overtook it.
-    assert turn.steps[DISPATCHER].mongodb == [
+    # The message stored, the conversation counted, the answer (checkpoint, outbound
+    # documents, reply count) in one bulkWrite.
+    assert processor.mongodb == [
         "findAndModify messages",
-        "update messages",
-        "find pending_statuses",
+        "findAndModify conversations",
+        "bulkWrite",
     ]
+    assert turn.steps[TRACKER].mongodb == ["update messages"]
+    # Sending is a claim, then the send's record with the inbound `replied` and the look for
+    # statuses that overtook it, in one bulkWrite.
+    assert turn.steps[DISPATCHER].mongodb == ["findAndModify messages", "bulkWrite"]
 
 
 @pytest.mark.parametrize("channel", ["whatsapp", "webchat"])

@@ -27,8 +27,9 @@ from shared.store.messages import InsertResult, inbound_document, outbound_docum
 
 
 class MemoryMessages:
-    def __init__(self) -> None:
+    def __init__(self, conversations: MemoryConversations | None = None) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
+        self.conversations = conversations  # the answer counts its replies there
         self.before_advance: Callable[[str], None] | None = None  # to simulate a racing delivery
 
     def insert_inbound(self, event_id: str, message: InboundMessage, now: datetime) -> InsertResult:
@@ -79,24 +80,50 @@ class MemoryMessages:
                 target = target.setdefault(name, {})
             target[leaf] = value
 
-    def replied(
+    def reply(
         self,
-        tenant_id: str,
-        message_id: str,
+        message: InboundMessage,
+        event_id: str,
+        *,
+        from_states: Iterable[str],
+        fields: dict[str, Any],
         replies: Sequence[OutboundMessage],
+        handoff: bool,
         now: datetime,
     ) -> bool:
+        to_state = "replying" if replies else "replied"
         moved = self.advance(
-            tenant_id, message_id, from_states=("replying",), to_state="replied", now=now
+            message.tenant_id,
+            event_id,
+            from_states=from_states,
+            to_state=to_state,
+            now=now,
+            fields=fields,
         )
-        self.insert_outbound(replies, now)
-        return moved is not None
+        if moved is None:
+            return False
+        self.insert_outbound(replies, now, inbound_id=event_id)
+        if replies and self.conversations is not None:
+            self.conversations.docs[message.conversation_key]["message_count"] += len(replies)
+            if handoff:
+                self.conversations.change_state(
+                    message.tenant_id,
+                    message.conversation_key,
+                    from_state="open",
+                    to_state="handoff",
+                    now=now,
+                )
+        return True
 
-    def insert_outbound(self, messages: Sequence[OutboundMessage], now: datetime) -> int:
+    def insert_outbound(
+        self, messages: Sequence[OutboundMessage], now: datetime, inbound_id: str | None = None
+    ) -> int:
         created = 0
         for message in messages:
             if message.message_id not in self.docs:
-                self.docs[message.message_id] = outbound_document(message, now)
+                self.docs[message.message_id] = outbound_document(
+                    message, now, inbound_id=inbound_id
+                )
                 created += 1
         return created
 
@@ -124,9 +151,6 @@ class MemoryConversations:
     def ensure(self, message: InboundMessage, now: datetime) -> dict[str, Any]:
         existing = self.docs.get(message.conversation_key)
         return dict(existing) if existing else self.record_inbound(message, now)
-
-    def record_outbound(self, tenant_id: str, key: str, count: int, now: datetime) -> None:
-        self.docs[key]["message_count"] += count
 
     def change_state(
         self, tenant_id: str, key: str, *, from_state: str, to_state: str, now: datetime

@@ -39,8 +39,8 @@ class Bot:
     """A processor wired to in-memory backends, with handles on each of them."""
 
     def __init__(self, **overrides: Any) -> None:
-        self.messages = MemoryMessages()
         self.conversations = MemoryConversations()
+        self.messages = MemoryMessages(self.conversations)
         self.limiter = CountingLimiter()
         self.sessions = MemorySessions()
         self.hub = ScriptedHub()
@@ -78,11 +78,13 @@ def test_a_message_is_stored_answered_and_published_with_the_derived_id() -> Non
 
     inbound = bot.messages.inbound(event["id"])
     reply_id = events.outbound_id(event["id"], 0)
-    assert inbound["processing"]["state"] == "replied"
+    # `replied` is the dispatcher's to write, when it records the send.
+    assert inbound["processing"]["state"] == "replying"
     assert inbound["processing"]["reply_ids"] == [reply_id]
     assert inbound["channel_message_id"] == "wamid.1" and inbound["direction"] == "inbound"
     [outbound] = bot.messages.outbound()
     assert outbound["_id"] == reply_id and outbound["delivery"]["state"] == "pending"
+    assert outbound["inbound_id"] == event["id"]
     [(topic, published)] = bot.producer.published
     assert topic == "t.messages.outbound"
     assert published["id"] == reply_id and published["type"] == events.MESSAGE_OUTBOUND
@@ -105,13 +107,19 @@ def test_the_engine_gets_the_session_history() -> None:
     assert context.session == {"last_intent": "echo"}
 
 
-def test_a_redelivered_event_is_a_no_op() -> None:
+def test_a_redelivered_event_republishes_the_stored_answer_until_it_is_sent() -> None:
     bot, event = Bot(), received()
     bot.handle(event)
 
+    # Not known to be out yet: the same reply event again (the dispatcher sends its id once).
+    assert bot.handle(event) == "replied"
+    first, again = bot.published()
+    assert again["id"] == first["id"] and again.data == first.data
+    bot.messages.inbound(event["id"])["processing"]["state"] = "replied"  # the dispatcher's mark
     assert bot.handle(event) == "duplicate"
-    assert len(bot.published()) == 1 and len(bot.engine.calls) == 1
+    assert len(bot.published()) == 2 and len(bot.engine.calls) == 1
     assert bot.conversations.docs[message().conversation_key]["message_count"] == 2
+    assert len(bot.sessions.turns[message().conversation_key]) == 2  # recorded once
 
 
 def test_the_same_platform_message_under_another_event_id_is_a_duplicate() -> None:
@@ -139,7 +147,6 @@ def test_a_failed_publish_is_retried_with_the_same_reply_and_ids() -> None:
     assert published["id"] == events.outbound_id(event["id"], 0)
     assert published.data["text"] == "echo: hello"  # the stored reply, not a new one
     assert len(bot.engine.calls) == 1
-    assert bot.handle(event) == "duplicate"
 
 
 def test_a_turn_stopped_after_storing_continues_on_redelivery() -> None:
@@ -168,13 +175,13 @@ def test_a_retry_after_the_gate_does_not_count_the_message_again() -> None:
     assert bot.conversations.docs[message().conversation_key]["message_count"] == 2
 
 
-def test_a_turn_writes_its_checkpoint_stored_then_replying_then_replied() -> None:
+def test_a_turn_writes_its_checkpoint_stored_then_replying() -> None:
     bot, event = Bot(), received()
     moves: list[str] = []
     bot.messages.before_advance = moves.append
 
     assert bot.handle(event) == "replied"
-    assert moves == ["replying", "replied"]  # the flags and the content go with `replying`
+    assert moves == ["replying"]  # the flags, the content and the replies go with `replying`
     processing = bot.messages.inbound(event["id"])["processing"]
     assert processing["recorded"] and processing["limit_checked"]
     assert processing["content"] == "screened"
