@@ -6,10 +6,11 @@ The inbound message document is the checkpoint (``processing.state`` in docs/dat
        └──────────┴──▶ skipped (handoff · rate_limited · blocked)
 
 ``replying``: the answer is stored (the replies in the checkpoint and as outbound documents)
-and being published; ``replied``: the dispatcher recorded a reply's send (or the answer had no
-reply). A redelivered event continues from the recorded state: ``replied``/``skipped`` is a
-no-op; ``replying`` republishes the stored replies (the engine is not asked again, and the
-outbound ids are derived from the inbound id, so the dispatcher sends each reply once).
+and being published; ``replied``: the dispatcher has sent (or failed) every reply of the turn,
+or the answer had none. A redelivered event continues from the recorded state:
+``replied``/``skipped`` is a no-op; ``replying`` republishes the stored replies (the engine is
+not asked again, and the outbound ids are derived from the inbound id, so the dispatcher
+sends each reply once).
 Replies are stored before they are published, never the other way round.
 
 Round trips (docs/architecture.md, "Round trips"): the processor writes MongoDB three times in
@@ -219,14 +220,14 @@ class MessageProcessor:
             "processing.intent": reply.intent,
             "processing.handoff": reply.handoff,
         }
-        stored = self.messages.reply(
+        stored = self._store_answer(
+            turn,
             message,
-            turn.event_id,
+            replies,
+            reply.intent,
+            reply.handoff,
             from_states=(msgs.STORED, msgs.SCREENED),
             fields=fields,
-            replies=replies,
-            handoff=reply.handoff,
-            now=self._now(),
         )
         if not stored:
             return self._resume(self._reload(turn))
@@ -234,14 +235,38 @@ class MessageProcessor:
         for r in replies:
             metrics.messages_replied.labels(message.tenant_id, message.channel, r.author).inc()
         self._publish(replies)
-        # Only the delivery that stored the answer records it in the session, so the engine
-        # sees each turn once.
-        self.sessions.record(
-            message.conversation_key,
-            session_turns(message, replies),
-            {"last_intent": reply.intent} if reply.intent else None,
-        )
         return _outcome(replies)
+
+    def _store_answer(
+        self,
+        turn: _Turn,
+        message: InboundMessage,
+        replies: list[OutboundMessage],
+        intent: str,
+        handoff: bool,
+        *,
+        from_states: tuple[str, ...],
+        fields: dict[str, Any],
+    ) -> bool:
+        stored = self.messages.reply(
+            message,
+            turn.event_id,
+            from_states=from_states,
+            fields=fields,
+            replies=replies,
+            handoff=handoff,
+            now=self._now(),
+        )
+        if stored:
+            # Only the delivery that stored the answer records it in the session, so the
+            # engine sees each turn once; before the publish, which a retry repeats from the
+            # stored answer without coming here again.
+            self.sessions.record(
+                message.conversation_key,
+                session_turns(message, replies),
+                {"last_intent": intent} if intent else None,
+            )
+        return stored
 
     def _generate(
         self, context: ConversationContext, message: InboundMessage
@@ -260,17 +285,32 @@ class MessageProcessor:
         """The answer is stored (``replying``) but this delivery cannot know whether it went
         out: publish it again. The reply events carry the ids derived from the inbound id, so
         the dispatcher sends each once."""
-        message, processing = turn.message, turn.doc["processing"]
+        processing = turn.doc["processing"]
         replies = [OutboundMessage.from_dict(r) for r in processing.get("replies") or ()]
-        if processing.get("handoff"):
-            self.conversations.change_state(
-                message.tenant_id,
-                message.conversation_key,
-                from_state=conv.OPEN,
-                to_state=conv.HANDOFF,
-                now=self._now(),
-            )
+        if "answer" not in processing:
+            return self._finish_legacy(turn, replies)
         self._publish(replies)
+        return _outcome(replies)
+
+    def _finish_legacy(self, turn: _Turn, replies: list[OutboundMessage]) -> str:
+        """A turn left in ``replying`` by the version that wrote the outbound documents, the
+        count and the handoff after its publish, and ``replied`` in the processor: finished
+        that way, once (the answer's guard). Its dispatcher may have created and sent the
+        replies already, without naming the turn, so nothing else would end it."""
+        processing = turn.doc["processing"]
+        stored = self._store_answer(
+            turn,
+            with_text(turn.message, turn.doc.get("text")),
+            replies,
+            str(processing.get("intent") or ""),
+            bool(processing.get("handoff")),
+            from_states=(msgs.REPLYING,),
+            fields={},
+        )
+        if not stored:  # another delivery did it, or the message was erased meanwhile
+            return self._resume(self._reload(turn))
+        self._publish(replies)
+        self._advance(turn, (msgs.REPLYING,), msgs.REPLIED)
         return _outcome(replies)
 
     def _publish(self, replies: list[OutboundMessage]) -> None:

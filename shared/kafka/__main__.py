@@ -13,7 +13,7 @@ import json
 import sys
 
 from shared.errors import describe
-from shared.kafka.admin import ensure_topics
+from shared.kafka.admin import DEFAULT_PARTITIONS, ensure_topics
 from shared.settings import get_settings
 
 
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.kafka", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     ensure = commands.add_parser("ensure-topics", help="create the topics that are missing")
-    ensure.add_argument("--partitions", type=int, default=3)
+    ensure.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
     ensure.add_argument("--replication-factor", type=int, default=1)
     ensure.add_argument(
         "--min-insync-replicas",

@@ -21,10 +21,13 @@ class TopicReport:
     short: dict[str, int] = field(default_factory=dict)
 
 
+DEFAULT_PARTITIONS = 3  # a topic created here without a count (the local stack's, the tests')
+
+
 def ensure_topics(
     brokers: Sequence[str],
     topics: Sequence[str],
-    partitions: int = 3,
+    partitions: int = DEFAULT_PARTITIONS,
     *,
     replication_factor: int = 1,
     configs: Mapping[str, str] | None = None,

@@ -46,6 +46,7 @@ class Claim:
     attempts: int = 0
     lease_until: datetime | None = None
     inbound_id: str | None = None  # the inbound document a bot reply answers
+    turn_reply_ids: tuple[str, ...] = ()  # every reply of that turn
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class Deliveries:
 
     def claim(self, message: OutboundMessage, now: datetime, lease_s: float) -> Claim:
         """Take the send, in one round trip: a pending message, one whose previous attempt's
-        lease ran out, or one not stored yet — created here, claimed (an agent's reply; a bot
-        reply whose document the processor writes after publishing it). A document that is
+        lease ran out, or one not stored yet — created here, claimed (a bot reply of an earlier
+        version's processor, which wrote the document after publishing). A document that is
         there but not claimable makes the upsert collide with its ``_id``: then it is read to
         say why (sent, failed, a live lease; or another tenant's id, which is poison)."""
         from pymongo import ReturnDocument
@@ -98,7 +99,7 @@ class Deliveries:
                         "$setOnInsert": _created(message, now),
                     },
                     upsert=True,
-                    projection={"delivery": 1, "inbound_id": 1},
+                    projection={"delivery": 1, "inbound_id": 1, "turn_reply_ids": 1},
                     return_document=ReturnDocument.AFTER,
                 )
                 return found
@@ -107,7 +108,8 @@ class Deliveries:
 
         def granted(document: dict[str, Any]) -> Claim:
             attempts = int(document["delivery"].get("attempts") or 1)
-            return Claim(True, SENDING, attempts, lease_until, document.get("inbound_id"))
+            turn = tuple(document.get("turn_reply_ids") or ())
+            return Claim(True, SENDING, attempts, lease_until, document.get("inbound_id"), turn)
 
         claimed = take()
         if claimed is not None:
@@ -137,7 +139,7 @@ class Deliveries:
         """The stored outbound document of ``message``; another tenant's id is poison."""
         found: dict[str, Any] | None = self._messages.find_one(
             {"_id": message.message_id},
-            {"tenant_id": 1, "direction": 1, "delivery": 1, "inbound_id": 1},
+            {"tenant_id": 1, "direction": 1, "delivery": 1, "inbound_id": 1, "turn_reply_ids": 1},
         )
         if found is not None and found.get("tenant_id") != message.tenant_id:
             raise BadRequest(
@@ -157,17 +159,17 @@ class Deliveries:
     def fail(
         self, message: OutboundMessage, claim: Claim, error: dict[str, Any], now: datetime
     ) -> bool:
-        """The reply cannot be sent: its turn is over all the same (inbound ``replied``)."""
+        """The reply cannot be sent: done with all the same, as a sent one (:func:`_turn_done`)."""
         return self._finish(message, claim, FAILED, {"delivery.error": error}, now)
 
     def sent(
         self, message: OutboundMessage, claim: Claim, provider_id: str, now: datetime
     ) -> Recorded:
         """Record the send, in one ``bulkWrite`` command (:mod:`shared.store.bulk`) with the
-        inbound document ``replied`` (a bot reply) and a look for statuses held for the
-        provider id — after the send's own write, so a status the tracker holds later finds
-        the provider id recorded (shared.status). Not fenced on the lease: whichever attempt
-        got an answer first is recorded."""
+        reply noted done on its inbound document (a bot reply: :func:`_turn_done`) and a look
+        for statuses held for the provider id — after the send's own write, so a status the
+        tracker holds later finds the provider id recorded (shared.status). Not fenced on the
+        lease: whichever attempt got an answer first is recorded."""
         from shared.status import HOLDING
 
         key = channel_message_id(message.channel, message.chat_id, provider_id)
@@ -184,9 +186,10 @@ class Deliveries:
             HOLDING,
             {"tenant_id": message.tenant_id, "channel": message.channel, "channel_message_id": key},
             {"$set": {"send_recorded_at": now}},
-            many=True,
+            # One is enough to know (release_held finds them all); and a multi-document
+            # update would make the whole command a write pymongo does not retry.
         )
-        updates = [Update("messages", query, {"$set": fields}), *_replied(message, claim, now)]
+        updates = [Update("messages", query, {"$set": fields}), *_turn_done(message, claim, now)]
         outcome = update_all(self._db, [*updates, held])
         if outcome.stopped_at == 0:
             # Another document holds this provider id (a provider that reused an id). The send
@@ -216,21 +219,27 @@ class Deliveries:
                 }
             },
         )
-        turn_over = _replied(message, claim, now) if state == FAILED else []
-        return update_all(self._db, [finish, *turn_over]).matched(0) > 0
+        done = _turn_done(message, claim, now) if state == FAILED else []
+        return update_all(self._db, [finish, *done]).matched(0) > 0
 
 
-def _replied(message: OutboundMessage, claim: Claim, now: datetime) -> list[Update]:
-    """The inbound document of a bot reply: its turn is over (``replying → replied``)."""
+def _turn_done(message: OutboundMessage, claim: Claim, now: datetime) -> list[Update]:
+    """A bot reply is done with (sent or failed): noted on the inbound document it answers,
+    which is ``replied`` once every reply of its turn is — a turn's replies are published
+    together, but a publish that failed half way may have delivered only some of them, and
+    a redelivery republishes the rest only while the turn is ``replying``."""
     if not claim.inbound_id:
         return []
     inbound = {"_id": claim.inbound_id, "tenant_id": message.tenant_id}
+    replying = {**inbound, "processing.state": REPLYING}
+    all_done = {**replying, "processing.done_ids": {"$all": list(claim.turn_reply_ids)}}
     return [
+        Update("messages", replying, {"$addToSet": {"processing.done_ids": message.message_id}}),
         Update(
             "messages",
-            {**inbound, "processing.state": REPLYING},
+            all_done if claim.turn_reply_ids else replying,
             {"$set": {"processing.state": REPLIED, "processing.updated_at": now}},
-        )
+        ),
     ]
 
 

@@ -10,6 +10,7 @@ other cannot both advance it.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -62,12 +63,17 @@ def inbound_document(event_id: str, message: InboundMessage, now: datetime) -> d
 
 
 def outbound_document(
-    message: OutboundMessage, now: datetime, *, inbound_id: str | None = None
+    message: OutboundMessage,
+    now: datetime,
+    *,
+    inbound_id: str | None = None,
+    turn: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A reply as stored; ``inbound_id``: the inbound document it answers (a bot reply), which
-    the dispatcher marks ``replied`` when it records the send (an agent's reply has none)."""
+    """A reply as stored. A bot reply names the inbound document it answers (``inbound_id``)
+    and the ids of every reply of that turn (``turn_reply_ids``): the dispatcher marks the
+    inbound ``replied`` once each of them is sent or failed. An agent's reply has neither."""
     data = message.to_dict()
-    inbound = {"inbound_id": inbound_id} if inbound_id else {}
+    inbound = {"inbound_id": inbound_id, "turn_reply_ids": list(turn)} if inbound_id else {}
     return {
         "_id": message.message_id,
         **data,
@@ -202,51 +208,81 @@ class MessageStore:
     ) -> bool:
         """The turn's answer, before it is published, in one ``bulkWrite`` command
         (:mod:`shared.store.bulk`): the checkpoint to ``replying`` with the replies (``replied``
-        when there are none), the replies as outbound documents (insert-if-absent, each naming
-        its inbound document), and on the conversation their count and, when the engine asked
-        for it, the handoff. False when another delivery moved the checkpoint first: then
-        nothing is written (the checkpoint's update is a guard, see the module of
-        :func:`~shared.store.bulk.update_all`)."""
-        from shared.store import conversations as conv  # it imports this module
-
-        tenant_id, key, states = message.tenant_id, message.conversation_key, from_states
-        state = REPLYING if replies else REPLIED
-        checkpoint = {"processing.state": state, "processing.updated_at": now, **fields}
-        updates = [
-            Update(
-                "messages",
-                {"_id": event_id, "tenant_id": tenant_id, "processing.state": {"$in": [*states]}},
-                {"$set": checkpoint},
-                upsert=True,  # the guard: collides with our _id unless the filter matched
-            ),
-            *(_insert_if_absent(reply, now, inbound_id=event_id) for reply in replies),
-        ]
-        if replies:
-            conversation = {"_id": key, "tenant_id": tenant_id}
-            updates.append(
-                Update("conversations", conversation, conv.outbound_update(len(replies), now))
-            )
-            if handoff:
-                # After the replies are stored, so the "connecting you to a human" part is sent.
-                updates.append(
-                    Update(
-                        "conversations",
-                        {**conversation, "state": conv.OPEN},
-                        {"$set": {"state": conv.HANDOFF, "updated_at": now}},
-                    )
-                )
+        when there are none) and this call's mark (``processing.answer``), the replies as
+        outbound documents (insert-if-absent, each naming its inbound document and its turn's
+        reply ids), on the conversation their count and, when the engine asked for it, the
+        handoff. The checkpoint's update is a guard (see :mod:`shared.store.bulk`): False, and
+        nothing written, when another delivery moved the checkpoint or stored an answer first,
+        or when the message was erased meanwhile."""
+        token = uuid.uuid4().hex
+        updates = _answer_updates(
+            message,
+            event_id,
+            from_states,
+            {**fields, "processing.answer": token},
+            replies,
+            handoff,
+            now,
+        )
         outcome = update_all(self._db, updates)
         if outcome.stopped_at == 0:
-            return False
+            # Refused by the guard — unless the server applied it and answered a duplicate key
+            # all the same (seen on the embedded server under load): then the mark is ours.
+            stored = self.get(message.tenant_id, event_id) or {}
+            if (stored.get("processing") or {}).get("answer") != token:
+                return False
+            self._finish_answer(message, replies, updates[1:])
+            return True
         if outcome.stopped_at is not None:
-            raise RuntimeError(f"the answer's write stopped at update {outcome.stopped_at}")
+            raise self._conflict(message, replies[outcome.stopped_at - 1])
         if outcome.applied[0].upserted:
-            # The inbound document was gone (erased under us): take back what was just written.
-            ids = [event_id, *(reply.message_id for reply in replies)]
-            with unavailable_as_503():
-                self._messages.delete_many({"_id": {"$in": ids}, "tenant_id": tenant_id})
+            counted = bool(replies) and outcome.matched(1 + len(replies)) > 0
+            self._take_back(message, event_id, replies, uncount=counted)
             return False
         return True
+
+    def _finish_answer(
+        self, message: InboundMessage, replies: Sequence[OutboundMessage], rest: list[Update]
+    ) -> None:
+        """The answer's updates after the guard, when the guard's own answer was lost: the
+        replies (insert-if-absent), then the conversation's — only if a reply was still
+        missing, since a command that got that far had counted them already."""
+        inserted = update_all(self._db, rest[: len(replies)])
+        if inserted.stopped_at is not None:
+            raise self._conflict(message, replies[inserted.stopped_at])
+        if not replies or any(applied.upserted for applied in inserted.applied):
+            update_all(self._db, rest[len(replies) :])
+
+    def _conflict(self, message: InboundMessage, reply: OutboundMessage) -> Exception:
+        """A reply's insert-if-absent collided with its ``_id``: poison if the document is
+        another tenant's (retrying cannot change that), else a fault to retry."""
+        with unavailable_as_503():
+            owner = self._messages.find_one({"_id": reply.message_id}, {"tenant_id": 1})
+        if owner is not None and owner.get("tenant_id") != message.tenant_id:
+            return BadRequest(
+                f"message id {reply.message_id} is another tenant's", code="message_id_conflict"
+            )
+        return RuntimeError(f"storing reply {reply.message_id} collided; retry")
+
+    def _take_back(
+        self,
+        message: InboundMessage,
+        event_id: str,
+        replies: Sequence[OutboundMessage],
+        *,
+        uncount: bool,
+    ) -> None:
+        """The inbound document was gone (erased under the turn), so the guard inserted one:
+        remove it and the replies, and uncount them if the count was applied (a handoff the
+        answer asked for stays)."""
+        with unavailable_as_503():
+            ids = [event_id, *(reply.message_id for reply in replies)]
+            self._messages.delete_many({"_id": {"$in": ids}, "tenant_id": message.tenant_id})
+            if uncount:
+                self._db["conversations"].update_one(
+                    {"_id": message.conversation_key, "tenant_id": message.tenant_id},
+                    {"$inc": {"message_count": -len(replies)}},
+                )
 
     def insert_outbound(self, messages: Sequence[OutboundMessage], now: datetime) -> int:
         """Insert the replies that are not stored yet; returns how many were new.
@@ -263,10 +299,70 @@ class MessageStore:
         return sum(applied.upserted for applied in outcome.applied)
 
 
+def _answer_updates(
+    message: InboundMessage,
+    event_id: str,
+    from_states: Iterable[str],
+    fields: dict[str, Any],
+    replies: Sequence[OutboundMessage],
+    handoff: bool,
+    now: datetime,
+) -> list[Update]:
+    from shared.store import conversations as conv  # it imports this module
+
+    tenant_id = message.tenant_id
+    checkpoint = {
+        "processing.state": REPLYING if replies else REPLIED,
+        "processing.updated_at": now,
+        **fields,
+    }
+    guard = Update(
+        "messages",
+        {
+            "_id": event_id,
+            "tenant_id": tenant_id,
+            "processing.state": {"$in": [*from_states]},
+            "processing.answer": {"$exists": False},
+        },
+        {
+            "$set": checkpoint,
+            # Only if the message was erased meanwhile (the guard then inserts): what an
+            # erase looks it up by, should taking it back fail.
+            "$setOnInsert": {
+                "direction": "inbound",
+                "channel": str(message.channel),
+                "conversation_key": message.conversation_key,
+                "sender.id": message.sender.id,
+            },
+        },
+        upsert=True,  # the guard: collides with our _id unless the filter matched
+    )
+    turn = [reply.message_id for reply in replies]
+    updates = [guard, *(_insert_if_absent(r, now, inbound_id=event_id, turn=turn) for r in replies)]
+    conversation = {"_id": message.conversation_key, "tenant_id": tenant_id}
+    if replies:
+        updates.append(
+            Update("conversations", conversation, conv.outbound_update(len(replies), now))
+        )
+    if handoff:
+        # After the replies are stored, so the "connecting you to a human" part is sent.
+        updates.append(
+            Update(
+                "conversations",
+                {**conversation, "state": conv.OPEN},
+                {"$set": {"state": conv.HANDOFF, "updated_at": now}},
+            )
+        )
+    return updates
+
+
 def _insert_if_absent(
-    message: OutboundMessage, now: datetime, inbound_id: str | None = None
+    message: OutboundMessage,
+    now: datetime,
+    inbound_id: str | None = None,
+    turn: Sequence[str] = (),
 ) -> Update:
-    document = outbound_document(message, now, inbound_id=inbound_id)
+    document = outbound_document(message, now, inbound_id=inbound_id, turn=turn)
     return Update(
         "messages",
         {"_id": message.message_id, "tenant_id": message.tenant_id},

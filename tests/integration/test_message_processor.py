@@ -146,7 +146,7 @@ def test_a_message_is_stored_answered_and_published(
     assert set(mongodb.messages.index_information()) >= {"tenant_channel_message_id_unique"}
 
 
-def test_the_same_event_twice_is_answered_once(
+def test_the_same_event_twice_publishes_the_stored_reply_until_it_is_sent(
     start: Callable[..., FlaskClient],
     mongodb: Any,
     read_events: Callable[..., list[Any]],

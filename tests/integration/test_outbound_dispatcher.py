@@ -500,33 +500,54 @@ def test_the_claim_takes_what_is_pending_or_whose_lease_ran_out(
     assert stored(db, message)["delivery"]["state"] == expected
 
 
-def turn_in_flight(db: Any, message: OutboundMessage, inbound_id: str) -> None:
-    """The processor's answer as stored: the inbound document ``replying``, the reply pending
-    and naming it."""
+def turn_in_flight(db: Any, inbound_id: str, *replies: OutboundMessage) -> None:
+    """The processor's answer as stored: the inbound document ``replying``, its replies
+    pending, each naming it and the whole turn."""
     db.messages.insert_one(
         {
             "_id": inbound_id,
-            "tenant_id": message.tenant_id,
+            "tenant_id": replies[0].tenant_id,
             "direction": "inbound",
             "processing": {"state": "replying"},
         }
     )
-    db.messages.insert_one(outbound_document(message, datetime.now(UTC), inbound_id=inbound_id))
+    turn = [r.message_id for r in replies]
+    for r in replies:
+        document = outbound_document(r, datetime.now(UTC), inbound_id=inbound_id, turn=turn)
+        db.messages.insert_one(document)
+
+
+def turn_state(db: Any, inbound_id: str) -> str:
+    return str(db.messages.find_one({"_id": inbound_id})["processing"]["state"])
 
 
 def test_recording_the_send_ends_the_turn_of_the_message_answered(
     dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
 ) -> None:
     message = reply(Channel("telegram"), "turn")
-    turn_in_flight(db, message, "inbound-event-1")
+    turn_in_flight(db, "inbound-event-1", message)
 
     assert post(dispatcher, message).status_code == 200
 
     assert stored(db, message)["delivery"]["state"] == "sent"
-    inbound = db.messages.find_one({"_id": "inbound-event-1"})
-    assert inbound["processing"]["state"] == "replied"
+    assert turn_state(db, "inbound-event-1") == "replied"
     assert post(dispatcher, message).status_code == 200  # a redelivery: nothing more
     assert len(channel_api.calls()) == 1
+
+
+def test_a_turn_of_two_replies_ends_when_both_are_done(
+    dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
+) -> None:
+    # A publish that failed half way may have delivered only the first: until the second is
+    # done too, a redelivery of the inbound event must still republish the answer.
+    first, second = reply(Channel("slack"), "part-0"), reply(Channel("slack"), "part-1")
+    turn_in_flight(db, "inbound-event-3", first, second)
+
+    assert post(dispatcher, first).status_code == 200
+    assert turn_state(db, "inbound-event-3") == "replying"
+    assert post(dispatcher, second).status_code == 200
+    assert turn_state(db, "inbound-event-3") == "replied"
+    assert len(channel_api.calls()) == 2
 
 
 def test_a_reply_that_cannot_be_sent_ends_its_turn_too(
@@ -534,26 +555,28 @@ def test_a_reply_that_cannot_be_sent_ends_its_turn_too(
 ) -> None:
     message = reply(Channel("whatsapp"), "turn-failed")
     open_window(db, message)
-    turn_in_flight(db, message, "inbound-event-2")
+    turn_in_flight(db, "inbound-event-2", message)
     channel_api.fail("whatsapp", 400, error="131026")
 
     assert post(dispatcher, message).status_code == 200
 
     assert stored(db, message)["delivery"]["state"] == "failed"
-    inbound = db.messages.find_one({"_id": "inbound-event-2"})
-    assert inbound["processing"]["state"] == "replied"
+    assert turn_state(db, "inbound-event-2") == "replied"
 
 
-def test_an_agents_reply_touches_no_other_message(
+def test_an_agents_reply_ends_no_turn(
     dispatcher: FlaskClient, channel_api: SandboxCalls, db: Any
 ) -> None:
-    message = reply(Channel("slack"), "agent", author=Author.AGENT)
-    db.messages.insert_one(
-        {"_id": "inbound-x", "tenant_id": "acme", "processing": {"state": "replying"}}
-    )
+    # An agent answering the very message whose bot answer is still in flight: only the bot's
+    # replies end that turn.
+    bots = reply(Channel("slack"), "bot")
+    turn_in_flight(db, "inbound-x", bots)
+    agents = reply(Channel("slack"), "agent", author=Author.AGENT, in_reply_to="inbound-x")
 
-    assert post(dispatcher, message).status_code == 200
+    assert post(dispatcher, agents).status_code == 200
 
-    assert stored(db, message)["delivery"]["state"] == "sent"
-    assert "inbound_id" not in stored(db, message)
-    assert db.messages.find_one({"_id": "inbound-x"})["processing"]["state"] == "replying"
+    assert stored(db, agents)["delivery"]["state"] == "sent"
+    assert "inbound_id" not in stored(db, agents)
+    assert turn_state(db, "inbound-x") == "replying"
+    assert post(dispatcher, bots).status_code == 200
+    assert turn_state(db, "inbound-x") == "replied"

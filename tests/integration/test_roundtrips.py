@@ -116,3 +116,27 @@ def test_a_redelivered_turn_is_cheap_and_changes_nothing(db: Any, channel: str) 
     assert db.messages.count_documents({"direction": "outbound"}) == 1
     conversation = db.conversations.find_one({"channel": channel})
     assert conversation["message_count"] == 2
+
+
+class _NoServerHasIt(dict[int, float]):
+    """``shared.store.bulk``'s memory of servers without ``bulkWrite``, saying it of all."""
+
+    def get(self, key: int, default: Any = None) -> float:
+        return float("inf")
+
+
+def test_without_bulk_write_a_turn_sends_one_command_per_update(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A MongoDB older than 8.0 (or with its feature compatibility version still 7.0): the
+    # same writes, one command each — the figure docs/architecture.md gives for such servers.
+    from shared.store import bulk
+
+    monkeypatch.setattr(bulk, "_without_bulk_write", _NoServerHasIt())
+    with RoundTrips() as trips:
+        handlers = Handlers()
+        run_turn(handlers, trips, db, "dev", "whatsapp")
+        turn = run_turn(handlers, trips, db, "dev", "whatsapp")
+
+    assert turn.total().counts()["mongodb"] == 11
+    assert "bulkWrite" not in turn.total().mongodb

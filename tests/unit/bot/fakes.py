@@ -91,6 +91,9 @@ class MemoryMessages:
         handoff: bool,
         now: datetime,
     ) -> bool:
+        doc = self.docs.get(event_id)
+        if doc is not None and "answer" in doc["processing"]:  # an answer is stored already
+            return False
         to_state = "replying" if replies else "replied"
         moved = self.advance(
             message.tenant_id,
@@ -98,13 +101,15 @@ class MemoryMessages:
             from_states=from_states,
             to_state=to_state,
             now=now,
-            fields=fields,
+            fields={**fields, "processing.answer": "stored"},
         )
         if moved is None:
             return False
-        self.insert_outbound(replies, now, inbound_id=event_id)
-        if replies and self.conversations is not None:
-            self.conversations.docs[message.conversation_key]["message_count"] += len(replies)
+        turn = [reply.message_id for reply in replies]
+        self.insert_outbound(replies, now, inbound_id=event_id, turn=turn)
+        if self.conversations is not None:
+            if replies:
+                self.conversations.docs[message.conversation_key]["message_count"] += len(replies)
             if handoff:
                 self.conversations.change_state(
                     message.tenant_id,
@@ -116,13 +121,17 @@ class MemoryMessages:
         return True
 
     def insert_outbound(
-        self, messages: Sequence[OutboundMessage], now: datetime, inbound_id: str | None = None
+        self,
+        messages: Sequence[OutboundMessage],
+        now: datetime,
+        inbound_id: str | None = None,
+        turn: Sequence[str] = (),
     ) -> int:
         created = 0
         for message in messages:
             if message.message_id not in self.docs:
                 self.docs[message.message_id] = outbound_document(
-                    message, now, inbound_id=inbound_id
+                    message, now, inbound_id=inbound_id, turn=turn
                 )
                 created += 1
         return created

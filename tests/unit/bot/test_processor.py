@@ -248,6 +248,58 @@ def test_an_engine_handoff_sends_the_reply_then_hands_the_conversation_over() ->
     assert bot.handle(received(message(platform_id="wamid.2"))) == "handoff"
 
 
+def test_an_engine_handoff_without_a_reply_still_hands_the_conversation_over() -> None:
+    bot, event = Bot(), received()
+    bot.engine.reply = EngineReply(parts=(ReplyPart("  "),), handoff=True)  # a blank part
+
+    assert bot.handle(event) == "no_reply"
+    assert bot.published() == []
+    assert bot.messages.inbound(event["id"])["processing"]["state"] == "replied"
+    assert bot.conversations.docs[message().conversation_key]["state"] == "handoff"
+
+
+def test_a_failed_publish_records_the_session_once_and_the_retry_sends_the_same_reply() -> None:
+    bot, event = Bot(), received()
+    bot.producer.fail = True
+    with pytest.raises(DependencyUnavailable):
+        bot.handle(event)
+    bot.producer.fail = False
+
+    assert bot.handle(event) == "replied"
+    turns = bot.sessions.turns[message().conversation_key]
+    assert [(t.role, t.text) for t in turns] == [("user", "hello"), ("bot", "echo: hello")]
+    assert bot.conversations.docs[message().conversation_key]["message_count"] == 2
+
+
+def test_a_turn_left_replying_by_the_previous_version_is_finished_once() -> None:
+    # That version wrote the outbound documents, the reply count, the session and `replied`
+    # only after its publish, and its dispatcher created the documents it did not find
+    # without naming the turn: a redelivery writes what is missing once, publishes, and ends
+    # the turn itself.
+    bot, event = Bot(), received()
+    bot.producer.fail = True
+    with pytest.raises(DependencyUnavailable):
+        bot.handle(event)
+    bot.producer.fail = False
+    inbound = bot.messages.inbound(event["id"])
+    del inbound["processing"]["answer"]  # as the previous version left it
+    [reply_id] = inbound["processing"]["reply_ids"]
+    for field in ("inbound_id", "turn_reply_ids"):  # as its dispatcher created the document
+        del bot.messages.docs[reply_id][field]
+    key = message().conversation_key
+    bot.conversations.docs[key]["message_count"] = 1
+    bot.sessions.turns.clear()
+
+    assert bot.handle(event) == "replied"
+    assert bot.messages.inbound(event["id"])["processing"]["state"] == "replied"
+    assert bot.handle(event) == "duplicate"
+
+    assert len(bot.messages.outbound()) == 1
+    assert bot.conversations.docs[key]["message_count"] == 2
+    assert len(bot.sessions.turns[key]) == 2
+    assert len(bot.published()) == 1 and len(bot.engine.calls) == 1
+
+
 def test_over_the_rate_limit_the_message_is_stored_counted_and_not_answered() -> None:
     bot = Bot()
     bot.limiter.user_limit = 1
