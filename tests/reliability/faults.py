@@ -193,6 +193,28 @@ def replies_by_recipient(calls: list[dict[str, Any]]) -> Counter[tuple[str, str]
     return answered
 
 
+def metrics(url: str) -> Callable[..., float]:
+    """One scrape of the Prometheus text at ``url``; the function returned sums the samples
+    of a metric, optionally only those with the given labels (every worker's, multiprocess)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = [
+        sample
+        for family in text_string_to_metric_families(httpx.get(url, timeout=10).text)
+        for sample in family.samples
+    ]
+
+    def total(name: str, **labels: str) -> float:
+        return sum(
+            sample.value
+            for sample in samples
+            if sample.name == name
+            and all(sample.labels.get(key) == value for key, value in labels.items())
+        )
+
+    return total
+
+
 def wait_until(what: str, check: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.time() + timeout_s
     while time.time() < deadline:

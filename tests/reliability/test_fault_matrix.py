@@ -34,7 +34,7 @@ from shared.kafka import read_topic
 from shared.kafka.admin import DEFAULT_PARTITIONS
 from shared.kafkasource import manifests
 from tests.e2e.bot_support import telegram_key
-from tests.reliability.faults import Load, Outcome, replies_by_recipient, wait_until
+from tests.reliability.faults import Load, Outcome, metrics, replies_by_recipient, wait_until
 from tests.reliability.stack import ROOT, Matrix
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
@@ -208,16 +208,8 @@ def stored(matrix: Matrix, load: Load, direction: str = "inbound") -> int:
 
 def replies_counted(matrix: Matrix) -> float:
     """message-processor's ``chat_messages_replied_total`` (all its workers: multiprocess)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     url = matrix.endpoints["functions"]["message-processor"]["url"].rstrip("/") + "/metrics"
-    text = httpx.get(url, timeout=10).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "chat_messages_replied_total"
-    )
+    return metrics(url)("chat_messages_replied_total")
 
 
 @pytest.mark.parametrize(("scenario", "fault"), SCENARIOS, ids=[name for name, _ in SCENARIOS])

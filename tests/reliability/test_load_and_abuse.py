@@ -27,7 +27,7 @@ import pytest
 
 from shared.channels import slack, telegram
 from tests.e2e.bot_support import slack_body, telegram_body, unique_digits
-from tests.reliability.faults import Load, replies_by_recipient, wait_until
+from tests.reliability.faults import Load, metrics, replies_by_recipient, wait_until
 from tests.reliability.stack import REPORTS, USER_LIMIT_PER_MIN, Matrix
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
@@ -177,16 +177,9 @@ def _lag(matrix: Matrix) -> tuple[int, int]:
     dispatcher counts them (its lag gauge: each partition's high watermark minus the next
     offset; the local broker answers ListOffsets with the first offset of the last batch + 1,
     short of the end whenever that batch held more than one record)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = httpx.get(matrix.endpoints["dispatcher"]["metrics_url"], timeout=10).text
-    lag = delivered = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "chat_kafkasource_lag":
-                lag += sample.value
-            elif sample.name == "chat_kafkasource_deliveries_total":
-                delivered += sample.value if sample.labels.get("outcome") == "delivered" else 0
+    total = metrics(matrix.endpoints["dispatcher"]["metrics_url"])
+    lag = total("chat_kafkasource_lag")
+    delivered = total("chat_kafkasource_deliveries_total", outcome="delivered")
     return int(lag), int(delivered)
 
 
