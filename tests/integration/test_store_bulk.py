@@ -4,13 +4,14 @@ one command at a time (a server older than MongoDB 8.0), and the turn's answer b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from shared.models import InboundMessage, OutboundMessage
 from shared.store import bulk
 from shared.store.bulk import Update, update_all
 from shared.store.messages import MessageStore, outbound_document
@@ -19,6 +20,28 @@ from tests.builders import inbound_message, outbound_message
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2025, 6, 8, 21, 0, tzinfo=UTC)
+
+
+def answer(
+    store: MessageStore,
+    message: InboundMessage,
+    event_id: str = "event-1",
+    *,
+    from_states: tuple[str, ...] = ("stored", "screened"),
+    fields: dict[str, Any] | None = None,
+    replies: Sequence[OutboundMessage] = (),
+    handoff: bool = False,
+) -> bool:
+    """``store.reply`` with this file's defaults: a fresh turn's answer at NOW."""
+    return store.reply(
+        message,
+        event_id,
+        from_states=from_states,
+        fields=fields or {},
+        replies=replies,
+        handoff=handoff,
+        now=NOW,
+    )
 
 
 @pytest.fixture(params=["one command", "one by one"])
@@ -128,14 +151,8 @@ def test_an_answer_whose_checkpoint_moved_on_writes_nothing(db: Any) -> None:
     )
     reply = outbound_message(message_id="reply-1")
 
-    stored = store.reply(
-        message,
-        "event-1",
-        from_states=("stored", "screened"),
-        fields={"processing.replies": [reply.to_dict()]},
-        replies=[reply],
-        handoff=False,
-        now=NOW,
+    stored = answer(
+        store, message, fields={"processing.replies": [reply.to_dict()]}, replies=[reply]
     )
 
     assert stored is False
@@ -152,15 +169,7 @@ def test_an_answer_to_a_message_erased_meanwhile_leaves_nothing_behind(db: Any) 
         {"_id": message.conversation_key, "tenant_id": message.tenant_id, "message_count": 4}
     )
 
-    stored = store.reply(
-        message,
-        "erased-event",
-        from_states=("stored", "screened"),
-        fields={},
-        replies=[reply],
-        handoff=False,
-        now=NOW,
-    )
+    stored = answer(store, message, "erased-event", replies=[reply])
 
     assert stored is False
     assert db.messages.count_documents({}) == 0
@@ -180,14 +189,8 @@ def test_an_answer_stores_the_checkpoint_the_replies_the_count_and_the_handoff(d
     )
     replies = [outbound_message(message_id=f"reply-{n}") for n in range(2)]
 
-    stored = store.reply(
-        message,
-        "event-1",
-        from_states=("stored", "screened"),
-        fields={"processing.intent": "human"},
-        replies=replies,
-        handoff=True,
-        now=NOW,
+    stored = answer(
+        store, message, fields={"processing.intent": "human"}, replies=replies, handoff=True
     )
 
     assert stored is True
@@ -214,15 +217,7 @@ def test_an_answer_without_replies_ends_the_turn_and_may_still_hand_off(db: Any)
         }
     )
 
-    stored = store.reply(
-        message,
-        "event-1",
-        from_states=("stored", "screened"),
-        fields={},
-        replies=[],
-        handoff=True,
-        now=NOW,
-    )
+    stored = answer(store, message, replies=[], handoff=True)
 
     assert stored is True
     assert db.messages.find_one({"_id": "event-1"})["processing"]["state"] == "replied"
@@ -246,15 +241,7 @@ def test_a_turn_left_replying_without_an_answer_mark_gets_its_answer_once(db: An
     db.messages.insert_one(sent)
 
     def finish() -> bool:
-        return store.reply(
-            message,
-            "event-1",
-            from_states=("replying",),
-            fields={},
-            replies=[reply],
-            handoff=False,
-            now=NOW,
-        )
+        return answer(store, message, from_states=("replying",), replies=[reply])
 
     assert finish() is True
     assert finish() is False
@@ -275,15 +262,7 @@ def test_recording_a_send_is_a_retryable_write(mongodb: Any) -> None:
         message = inbound_message()
         MessageStore(db).insert_inbound("event-1", message, NOW)
         reply = outbound_message(message_id="reply-1")
-        MessageStore(db).reply(
-            message,
-            "event-1",
-            from_states=("stored",),
-            fields={},
-            replies=[reply],
-            handoff=False,
-            now=NOW,
-        )
+        answer(MessageStore(db), message, from_states=("stored",), replies=[reply])
         claim = deliveries.claim(reply, NOW, lease_s=30)
         del sent[:]
 
@@ -304,19 +283,11 @@ def test_a_second_answer_to_the_same_message_is_refused(db: Any) -> None:
     )
     reply = outbound_message(message_id="reply-1")
 
-    def answer(from_states: tuple[str, ...]) -> bool:
-        return store.reply(
-            message,
-            "event-1",
-            from_states=from_states,
-            fields={},
-            replies=[reply],
-            handoff=False,
-            now=NOW,
-        )
+    def answer_from(from_states: tuple[str, ...]) -> bool:
+        return answer(store, message, from_states=from_states, replies=[reply])
 
-    assert answer(("stored", "screened")) is True
-    assert answer(("replying",)) is False  # a stored answer is never written twice
+    assert answer_from(("stored", "screened")) is True
+    assert answer_from(("replying",)) is False  # a stored answer is never written twice
     assert db.conversations.find_one({"_id": message.conversation_key})["message_count"] == 2
 
 
@@ -357,15 +328,7 @@ def test_an_answer_applied_but_refused_is_recognised_by_its_mark(mongodb: Any) -
         refusing = _AppliedButRefused(mongodb)
         reply = outbound_message(message_id="reply-1")
 
-        stored = MessageStore(refusing).reply(
-            message,
-            "event-1",
-            from_states=("stored", "screened"),
-            fields={},
-            replies=[reply],
-            handoff=False,
-            now=NOW,
-        )
+        stored = answer(MessageStore(refusing), message, replies=[reply])
     finally:
         bulk._without_bulk_write.pop(id(mongodb.client), None)
 
