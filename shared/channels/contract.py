@@ -14,9 +14,10 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+from shared.dataclass import dataclass
 
 if TYPE_CHECKING:
     from shared.errors import ChatServiceError
@@ -103,6 +104,13 @@ class SandboxState:
         with self.lock:
             self._last = max(time.time(), self._last + 0.000001)
             return self._last
+
+
+def bearer(headers: Mapping[str, str]) -> str:
+    """The bearer token a sandbox request presents ("" for none): the credential of the
+    channel APIs that take one in ``Authorization``."""
+    auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    return auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from shared.channels.contract import Answer, Described, SandboxApi, SandboxState
+from shared.channels.contract import Answer, Described, SandboxApi, SandboxState, bearer
 
 VERSION = "v21.0"
 PATH = re.compile(r"^/messenger/(v\d+\.\d+)/([^/]+)/messages$")
@@ -18,8 +18,7 @@ PATH = re.compile(r"^/messenger/(v\d+\.\d+)/([^/]+)/messages$")
 def credential(path: str, headers: Mapping[str, str]) -> str | None:
     if not PATH.match(path):
         return None
-    auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-    return auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
+    return bearer(headers)
 
 
 def graph_error(

@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.channels.contract import Answer, Described, SandboxApi, SandboxState
-from shared.channels.whatsapp.sandbox import bearer
+from shared.channels.contract import Answer, Described, SandboxApi, SandboxState, bearer
 
 PATH = "/api/chat.postMessage"
 

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from shared.channels.contract import Answer, Described, SandboxApi, SandboxState
+from shared.channels.contract import Answer, Described, SandboxApi, SandboxState, bearer
 
 VERSION = "v21.0"
 PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/messages$")
@@ -19,11 +19,6 @@ def credential(path: str, headers: Mapping[str, str]) -> str | None:
     if not PATH.match(path):
         return None
     return bearer(headers)
-
-
-def bearer(headers: Mapping[str, str]) -> str:
-    auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-    return auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
 
 
 def answer(body: dict[str, Any], state: SandboxState) -> Answer:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,6 +61,23 @@ def test_example_and_dev_accounts_load_as_the_directory_loads_them(name: str) ->
     dev = spec.dev.make()
     assert spec.account.load("dev", dev).account_id == dev[spec.account.key]
     assert isinstance(spec.dev.endpoints(dev, "http://127.0.0.1:9"), dict)
+
+
+@pytest.mark.parametrize("name", registry.NAMES)
+def test_a_channel_imports_no_other_channel(name: str) -> None:
+    """A channel stands alone: its webhook function loads no other channel's code, which would
+    be a hidden coupling and a cold start paid for nothing (a fresh interpreter looks)."""
+    probe = (
+        f"import json, sys; import shared.channels.{name}; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('shared.channels.'))))"
+    )
+    loaded = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+    )
+    others = {m.split(".")[2] for m in loaded} & set(registry.NAMES) - {name}
+    assert others == set(), f"shared.channels.{name} imports {sorted(others)}"
 
 
 def test_the_documented_example_is_a_valid_directory() -> None:
