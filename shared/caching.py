@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from shared.dataclass import dataclass
 
 T = TypeVar("T")
 

@@ -9,9 +9,10 @@ event handlers cluster-local). A test compares it with ``functions/``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Literal
+
+from shared.dataclass import dataclass
 
 Role = Literal["webhook", "event-handler", "api"]
 

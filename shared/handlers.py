@@ -9,9 +9,10 @@ one-line ``main.py`` and its KafkaSource.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Literal
+
+from shared.dataclass import dataclass
 
 MODULES = {
     "message-processor": "shared.bot.runtime",

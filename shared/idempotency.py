@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from shared.cache import redis_client
+from shared.dataclass import dataclass
 from shared.errors import describe
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cloudevents.http import CloudEvent
@@ -18,6 +17,7 @@ from cloudevents.http import CloudEvent
 from shared import events, logs, metrics
 from shared.caching import per_process
 from shared.clock import Clock, system_clock
+from shared.dataclass import dataclass
 from shared.idempotency import DedupeKey, Deduplicator, dedupe_key, sender_count_key
 from shared.models import InboundMessage, StatusUpdate
 from shared.ratelimit import WINDOW_S, ConversationLimiter, Decision, RateLimiter

@@ -9,9 +9,10 @@ understands text still has something to work with.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
+
+from shared.dataclass import dataclass, field
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from shared.cache import redis_client
 from shared.clock import Clock, system_clock
+from shared.dataclass import dataclass
 from shared.errors import describe
 
 log = logging.getLogger(__name__)

@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, get_type_hints
 
 from shared.caching import per_process
+from shared.dataclass import dataclass
 
 MIB = 1024 * 1024
 

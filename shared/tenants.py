@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shared.caching import per_process
+from shared.dataclass import dataclass
 from shared.settings import Settings
 
 

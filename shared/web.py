@@ -13,13 +13,13 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import flask
 from werkzeug.exceptions import HTTPException
 
 from shared import logs, metrics
+from shared.dataclass import dataclass, field
 from shared.errors import (
     ChatServiceError,
     DependencyUnavailable,

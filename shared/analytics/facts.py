@@ -19,11 +19,11 @@ the message store does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.analytics.hashing import Hasher
+from shared.dataclass import dataclass
 from shared.errors import BadRequest
 from shared.eventfn import decode
 from shared.events import MESSAGE_OUTBOUND, MESSAGE_RECEIVED, MESSAGE_STATUS

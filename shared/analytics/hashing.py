@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 from functools import lru_cache
 
+from shared.dataclass import dataclass
 from shared.errors import DependencyUnavailable
 
 MIN_KEY_BYTES = 32

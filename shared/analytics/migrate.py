@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+
+from shared.dataclass import dataclass
 
 # pg_advisory_lock key: "chat-service analytics migrations" as a stable 63-bit number.
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"chat-service analytics migrations").digest()[:8]) >> 1

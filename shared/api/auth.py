@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.errors import Forbidden, Unauthorized, describe
 from shared.settings import Settings
 

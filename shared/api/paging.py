@@ -12,10 +12,10 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.errors import InvalidParameter, NotFound
 
 DEFAULT_LIMIT = 20

@@ -13,7 +13,6 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -28,6 +27,7 @@ from shared.bot.session import SessionCache
 from shared.caching import per_process
 from shared.channels.registry import NAMES
 from shared.clock import Clock, system_clock
+from shared.dataclass import dataclass
 from shared.errors import BadRequest, MethodNotAllowed, NotFound, RateLimited
 from shared.ratelimit import RateLimiter
 from shared.settings import Settings, get_settings

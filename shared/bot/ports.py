@@ -6,10 +6,10 @@ processor on these types (not on generated protobuf classes) keeps protobuf out 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from shared.dataclass import dataclass, field
 from shared.models import InboundMessage, QuickReply
 
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +45,7 @@ from shared.bot.breaker import CircuitOpen
 from shared.bot.ports import ConversationContext, Engine, EngineReply, SecurityHub, Verdict
 from shared.bot.turn import SOURCE, build_replies, parse_event, session_turns
 from shared.clock import Clock, system_clock
+from shared.dataclass import dataclass, field
 from shared.errors import DependencyUnavailable, describe
 from shared.models import Author, InboundMessage, OutboundMessage
 from shared.settings import Settings

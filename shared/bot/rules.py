@@ -32,12 +32,12 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from shared.bot.ports import ConversationContext, EngineReply, ReplyPart
+from shared.dataclass import dataclass
 from shared.models import InboundMessage, QuickReply
 
 HANDOFF = "handoff"

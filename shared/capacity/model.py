@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from shared.dataclass import dataclass, field
 
 SECONDS_PER_DAY = 86_400
 PROCESSOR, DISPATCHER, TRACKER = "message-processor", "outbound-dispatcher", "status-tracker"

@@ -14,9 +14,10 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from shared.dataclass import dataclass
 
 ORIGIN = "config.kubernetes.io/origin"
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from shared.dataclass import dataclass, field
 
 
 @dataclass

@@ -8,9 +8,9 @@ the kubelet does).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.deploy.bundle import Bundle, Document
 
 AUTOSCALING = "autoscaling.knative.dev/"

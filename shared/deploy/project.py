@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from shared.catalog import by_name
+from shared.dataclass import dataclass
 from shared.deploy.bundle import Bundle, Problem, problem
 from shared.deploy.model import CONTAINER, get, services
 from shared.settings import specs

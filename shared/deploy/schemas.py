@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.deploy.bundle import Bundle, Document, Problem, problem
 
 KUBERNETES_VERSION = "1.37.0"

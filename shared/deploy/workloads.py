@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
 from shared.catalog import by_name
+from shared.dataclass import dataclass
 from shared.deploy.bundle import Document, Problem, problem
 from shared.deploy.model import SERVICE_API, environment, get, services
 from shared.deploy.project import SETTINGS_CONFIGMAP, Context, Rule

@@ -15,9 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
+from shared.dataclass import dataclass
 from shared.devstack import devdata, servers
 from shared.devstack import postgres as postgres_servers
 from shared.devstack import sandbox as channel_sandbox

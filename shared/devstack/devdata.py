@@ -17,9 +17,10 @@ then decline slowly (~950/s at 230,000). So:
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from shared.dataclass import dataclass
 
 WARN_DOCUMENTS = 150_000
 WARN_OPLOG_ENTRIES = 8_000

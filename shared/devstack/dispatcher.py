@@ -13,9 +13,9 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from shared.dataclass import dataclass
 from shared.devstack import servers
 from shared.devstack.functions import log_tail
 

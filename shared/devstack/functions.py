@@ -17,9 +17,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from shared.dataclass import dataclass
 from shared.devstack.servers import ServerError, free_port
 from shared.web import HEALTH_PATH
 

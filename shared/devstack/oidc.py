@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from shared.dataclass import dataclass
 
 ISSUER = "local-eventing"
 KEY_ID = "local-eventing-1"

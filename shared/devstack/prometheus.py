@@ -16,12 +16,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from shared.dataclass import dataclass
 from shared.devstack import servers
 
 RULES_DIR = Path("monitoring") / "prometheus"

@@ -20,9 +20,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+from shared.dataclass import dataclass, field
 
 
 class ServerError(RuntimeError):

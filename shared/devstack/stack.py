@@ -13,11 +13,11 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shared.channels.webchat import SPEC as WEBCHAT
+from shared.dataclass import dataclass
 from shared.devstack import (
     apitokens,
     dependencies,

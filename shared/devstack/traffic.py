@@ -13,10 +13,10 @@ import json
 import random
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from shared.channels import messenger, slack, telegram, whatsapp
+from shared.dataclass import dataclass
 
 # The channels whose replies leave through an API the channel sandbox stands in for (web chat
 # answers through its own widget stream, not the sandbox).

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 
 import grpc
 
+from shared.dataclass import dataclass
 from shared.errors import BadRequest, ChatServiceError, DependencyUnavailable
 
 # Only UNAVAILABLE is retried by the channel: the request never reached a handler, so a retry

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+
+from shared.dataclass import dataclass, field
 
 
 @dataclass(frozen=True)

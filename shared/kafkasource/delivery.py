@@ -20,10 +20,10 @@ import base64
 import email.utils
 import re
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.errors import describe
 from shared.kafka import TimedRecord
 from shared.kafkasource.manifests import Delivery

@@ -22,10 +22,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shared import logs, metrics, tracing
+from shared.dataclass import dataclass, field
 from shared.errors import DependencyUnavailable, describe
 from shared.kafka import GroupConsumer, Partition, TimedRecord
 from shared.kafkasource import delivery

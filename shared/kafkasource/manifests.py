@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from shared.dataclass import dataclass
 
 SOURCE_API = ("sources.knative.dev/v1", "KafkaSource")
 SINK_API = ("eventing.knative.dev/v1alpha1", "KafkaSink")

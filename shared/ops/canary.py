@@ -27,8 +27,8 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from shared.dataclass import dataclass
 from shared.ops.cluster import Cluster, ClusterError, describe, revisions, traffic
 
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -14,8 +14,9 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, TextIO
+
+from shared.dataclass import dataclass, field
 
 READING = {"get", "describe", "list", "kustomize", "version"}
 

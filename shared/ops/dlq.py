@@ -21,11 +21,12 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from shared import events
+from shared.dataclass import dataclass, field
 from shared.kafka import TimedRecord
 from shared.kafkasource.delivery import KAFKA_EVENT_TYPE
 from shared.kafkasource.manifests import KafkaSource

@@ -19,9 +19,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
+from shared.dataclass import dataclass
 from shared.ops.cluster import Cluster, ClusterError
 
 HEALTH = "/api/v2/health"  # shared.web.HEALTH_PATH (not imported: keeps this free of Flask)

@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.errors import ChatServiceError, describe
 from shared.settings import Settings, get_settings
 from shared.store.indexes import DAY_S, specs

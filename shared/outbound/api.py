@@ -10,9 +10,9 @@ Transient failures are :class:`~shared.errors.RateLimited` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from shared.dataclass import dataclass, field
 from shared.errors import DependencyUnavailable
 from shared.models import Channel
 

@@ -11,10 +11,10 @@ cannot both claim it.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.errors import BadRequest
 from shared.models import OutboundMessage
 from shared.store.bulk import Update, update_all

@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +34,7 @@ from shared import metrics
 from shared.caching import per_process
 from shared.channels.registry import spec
 from shared.clock import Clock, system_clock
+from shared.dataclass import dataclass
 from shared.errors import DependencyUnavailable, RateLimited
 from shared.eventfn import decode
 from shared.events import MESSAGE_OUTBOUND

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from shared import events
+from shared.dataclass import dataclass, field
 from shared.models import Channel, DeliveryStatus, InboundMessage, MessageKind, Sender, StatusUpdate
 from shared.perf.roundtrips import RoundTrips, Tally, total
 from shared.settings import get_settings

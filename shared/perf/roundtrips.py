@@ -25,11 +25,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from pymongo import monitoring
+
+from shared.dataclass import dataclass, field
 
 KINDS = ("mongodb", "redis", "kafka")
 

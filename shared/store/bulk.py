@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.store.mongo import unavailable_as_503
 
 DUPLICATE_KEY = frozenset({11000, 11001, 12582})  # what pymongo's DuplicateKeyError covers

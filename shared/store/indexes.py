@@ -9,9 +9,9 @@ test, an operator and the migration output all talk about the same thing.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
+from shared.dataclass import dataclass, field
 from shared.store.mongo import unavailable_as_503
 
 DAY_S = 86_400

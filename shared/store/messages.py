@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.errors import BadRequest
 from shared.models import InboundMessage, OutboundMessage
 from shared.store.bulk import Update, update_all

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.tenants import MIN_SECRET_CHARS, Secret, secret
 
 # signing_secret: the Slack app's (signs Events API requests); bot_token: the installation's

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.tenants import MIN_SECRET_CHARS, Secret, TenantConfigError, secret
 
 # setWebhook accepts 1-256 characters of A-Z a-z 0-9 _ - (Bot API docs).

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.models import Channel
 from shared.tenants import Secret, TenantConfigError, secret
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +38,7 @@ from shared.channels.webchat import tokens as webchat_tokens
 from shared.channels.webchat.account import CHANNEL, WebchatAccount
 from shared.channels.webchat.cors import accounts, cors_headers
 from shared.channels.webchat.tokens import IssuedToken, VisitorClaims
+from shared.dataclass import dataclass
 from shared.errors import BadRequest, Forbidden, RateLimited
 from shared.ingress import Ingress
 from shared.models import InboundMessage, MediaRef, MessageKind, Sender

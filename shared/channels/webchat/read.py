@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +29,7 @@ from shared import metrics
 from shared.caching import per_process
 from shared.channels.webchat.access import conversation_key_of, visitor
 from shared.channels.webchat.account import CHANNEL
+from shared.dataclass import dataclass, field
 from shared.errors import InvalidParameter
 from shared.ingress import Ingress
 from shared.settings import get_settings

@@ -8,9 +8,9 @@ files are plain GETs. An unknown path is 404, a method the path does not take 40
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from shared.channels.webchat import cors, inbound, read, static, stream
+from shared.dataclass import dataclass
 from shared.errors import MethodNotAllowed, NotFound
 from shared.ingress import Ingress
 from shared.web import WebRequest, WebResponse

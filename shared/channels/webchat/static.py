@@ -20,11 +20,11 @@ import hashlib
 import html
 import secrets
 import string
-from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 
 from shared.channels.webchat.cors import accounts
+from shared.dataclass import dataclass
 from shared.errors import NotFound
 from shared.ingress import Ingress
 from shared.web import WebRequest, WebResponse

@@ -16,11 +16,11 @@ same way in production and under a frozen test clock.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from shared.channels._payload import rfc3339
 from shared.channels.webchat.account import WebchatAccount
+from shared.dataclass import dataclass
 from shared.errors import Unauthorized, describe
 from shared.tenants import TenantDirectory
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from shared.dataclass import dataclass
 from shared.tenants import MIN_SECRET_CHARS, Secret, secret
 
 # app_secret: the Meta app's App Secret (signs webhooks); verify_token: the one set for the
