@@ -72,7 +72,7 @@ def _process(cls: type, *, frozen: bool, repr: bool, eq: bool, order: bool) -> t
         methods["__repr__"] = _repr([f.name for f in fields if f.repr])
     compared = _values([f.name for f in fields if f.compare])
     if eq:
-        methods["__eq__"] = _comparison(compared, operator.eq)
+        methods["__eq__"] = _equality(compared)
     if order:
         for name, op in _ORDER.items():
             if name in cls.__dict__:
@@ -117,6 +117,15 @@ def _values(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
         one = operator.attrgetter(names[0])
         return lambda instance: (one(instance),)
     return lambda _instance: ()
+
+
+def _equality(values: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any, Any], Any]:
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return values(self) == values(other)
+        return NotImplemented
+
+    return __eq__
 
 
 def _comparison(values: Callable[[Any], tuple[Any, ...]], op: Callable[[Any, Any], Any]) -> Any:
