@@ -54,7 +54,7 @@ test-reliability: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench/run.py
 
-## The same lines with fewer, shorter samples: under a minute.
+## The same lines with fewer, shorter samples: about a minute.
 bench-quick: $(STAMP)
 	$(BIN)/python scripts/bench/run.py --quick
 

@@ -7,6 +7,7 @@ of its own, and is stopped by pid.
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import http.client
 import json
@@ -25,7 +26,16 @@ from shared.web import HEALTH_PATH
 HOST = "127.0.0.1"
 # opentelemetry: trace export is off without OTEL_EXPORTER_OTLP_ENDPOINT, and then costs no
 # import (the probe also runs one span, as a request would, before it looks).
-HEAVY_MODULES = ("kafka", "pymongo", "grpc", "redis", "httpx", "opentelemetry")
+HEAVY_MODULES = (
+    "kafka",
+    "pymongo",
+    "grpc",
+    "redis",
+    "httpx",
+    "opentelemetry",
+    "psycopg",
+    "psycopg_pool",
+)
 ROOT = Path(__file__).resolve().parents[2]
 _MARK = "BENCH-RESULT "
 # One interpreter: import functions_framework, then each function's create_app in turn, and
@@ -50,6 +60,17 @@ print({_MARK!r} + json.dumps(results))
 """
 
 
+# After create_app, a health check, under `-X importtime`: the client libraries it imports
+# then, each measured on top of everything the function had already loaded.
+_HEALTH_PROBE = f"""
+import sys
+import functions_framework
+app = functions_framework.create_app("handle", sys.argv[1])
+sys.stderr.write({_MARK!r} + "\\n")
+app.test_client().get(sys.argv[2])
+"""
+
+
 class BenchError(RuntimeError):
     pass
 
@@ -65,6 +86,21 @@ class Target:
 BASELINE = Target(
     "baseline (hello)", Path(__file__).resolve().parent / "hello" / "main.py", "/", "/"
 )
+
+
+def compile_bytecode(targets: list[Target]) -> None:
+    """Compile ``shared/`` and each target's folder to bytecode, as the image ships them (pip
+    compiles the installed ``shared`` package, the Dockerfile runs ``compileall`` over
+    ``functions/``), so that a launch measures what a cold start in the cluster pays.
+
+    Without this, an editable install leaves ``shared/`` as source, and with
+    ``PYTHONDONTWRITEBYTECODE=1`` in the environment (as on these machines, and in the image)
+    every launch compiles it again: ~40 % of a function's import time, which the bare
+    function, a single small file, hardly pays."""
+    folders = {ROOT / "shared", *(target.source.parent for target in targets)}
+    for folder in sorted(folders):
+        if not compileall.compile_dir(folder, quiet=1):
+            raise BenchError(f"could not compile {folder} to bytecode")
 
 
 def function_target(name: str) -> Target:
@@ -215,3 +251,44 @@ def imports(
         name: ImportSample(float(entry["create_app_s"]), tuple(entry["heavy"]))
         for name, entry in data.items()
     }
+
+
+def client_imports_ms(target: Target, env: Mapping[str, str], timeout_s: float = 60.0) -> float:
+    """Milliseconds the target's first health check spends importing client libraries
+    (:data:`HEAVY_MODULES`), in a fresh interpreter after its ``create_app``: the part of
+    launch → healthy that no code of ours can make shorter, short of not importing them."""
+    args = [sys.executable, "-X", "importtime", "-c", _HEALTH_PROBE, str(target.source)]
+    done = subprocess.run(  # noqa: S603 (sys.executable and our probe)
+        [*args, target.ready_path],
+        cwd=ROOT,
+        env=dict(env),
+        capture_output=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    err = done.stderr.decode(errors="replace")
+    if done.returncode != 0 or _MARK not in err:
+        raise BenchError(f"{target.name}: health probe failed ({done.returncode}):\n{err[-2000:]}")
+    return heavy_import_us(err.split(_MARK, 1)[1].splitlines()) / 1000
+
+
+def heavy_import_us(lines: list[str]) -> int:
+    """The cumulative microseconds of the heavy packages in ``-X importtime`` output, each
+    counted once where it is not itself inside another heavy one. A module's line comes after
+    the lines of what it imported, indented two spaces deeper, so the lines are read backwards,
+    parents first."""
+    total = 0
+    parents: list[tuple[int, bool]] = []  # (depth, inside a heavy package)
+    for line in reversed(lines):
+        if not line.startswith("import time:") or "[us]" in line:
+            continue
+        _, cumulative, name = line[len("import time:") :].split("|")
+        depth = (len(name) - len(name.lstrip(" "))) // 2
+        while parents and parents[-1][0] >= depth:
+            parents.pop()
+        inside = bool(parents) and parents[-1][1]
+        heavy = name.strip().split(".")[0] in HEAVY_MODULES
+        if heavy and not inside:
+            total += int(cumulative)
+        parents.append((depth, inside or heavy))
+    return total

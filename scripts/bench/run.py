@@ -3,7 +3,7 @@
 Every line: scenario, figure, baseline (measured in the same run), ratio, target, PASS/FAIL.
 Sections: ingress (wrk against ``whatsapp-webhook`` alone and the bare function), round trips
 per bot turn, end to end on the whole local stack, cold start and memory. ``--quick`` runs the
-same lines with fewer and shorter samples (under a minute). Results go to
+same lines with fewer and shorter samples (about a minute). Results go to
 ``bench-results/<time>.json`` and ``bench-results/latest.json`` (git-ignored), which
 ``python -m shared.capacity`` reads.
 
@@ -52,7 +52,7 @@ SECTIONS = ("ingress", "roundtrips", "e2e", "cold")
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="fewer, shorter samples (< 60 s)")
+    p.add_argument("--quick", action="store_true", help="fewer, shorter samples (about a minute)")
     p.add_argument("--only", default=",".join(SECTIONS), help="sections to run, comma-separated")
     p.add_argument("--functions", default="", help="cold start: these (default: every one)")
     p.add_argument("--threads", type=int, default=4, help="THREADS per function (WORKERS=1)")
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         endtoend.stopped()  # its stack stopped while the round trips were counted
         if "cold" in only:
             names = args.functions.split(",") if args.functions else discover(ROOT / "functions")
-            runs = 1 if quick else 5
+            runs = 1 if quick else 9
             run.section(
                 4,
                 "cold_start",
