@@ -22,6 +22,18 @@ _PRODUCER_STATE_ERRORS = frozenset(
 )
 
 
+def broken_producer(exc: BaseException) -> bool:
+    """Whether the producer that raised ``exc`` cannot recover and must be replaced: it lost its
+    producer id, or it holds a fatal, non-retriable Kafka error (kafka-python keeps raising it
+    for every later send: an ``InitProducerId`` that failed while the broker restarted left
+    one webhook answering 503 for over a minute in the fault matrix). A timeout is not: the
+    producer reconnects on its own (see :class:`_Staleness` for when it does not)."""
+    if type(exc).__name__ in _PRODUCER_STATE_ERRORS:
+        return True
+    kafka_error = any(t.__name__ == "KafkaError" for t in type(exc).__mro__)
+    return kafka_error and not getattr(exc, "retriable", True)
+
+
 def new_producer(brokers: Sequence[str], client_id: str, timeout_s: float) -> Any:
     """A producer that waits for every in-sync replica (``acks=all``) and gives up within
     ``timeout_s``, whether metadata, a connection or the acknowledgement is what is late."""
@@ -103,11 +115,12 @@ class EventProducer:
                 self._staleness.succeeded()
                 return
             except Exception as exc:
-                # A producer whose broker lost its producer id (a restart) or that never
-                # bootstrapped cannot recover: replace it, and retry once if time is left.
+                # A producer whose broker lost its producer id (a restart), that holds a fatal
+                # error or that never bootstrapped cannot recover: replace it, and retry once
+                # if time is left.
                 # After a plain timeout the producer keeps reconnecting on its own — unless
                 # the timeouts go on while the broker answers (see STALE_AFTER_TIMEOUTS).
-                fatal = type(exc).__name__ in _PRODUCER_STATE_ERRORS
+                fatal = broken_producer(exc)
                 if (
                     fatal
                     or type(exc).__name__ == "NoBrokersAvailable"
@@ -184,8 +197,7 @@ class RecordProducer:
             future.get(timeout=self._timeout_s)
             self._staleness.succeeded()
         except Exception as exc:
-            fatal = type(exc).__name__ in _PRODUCER_STATE_ERRORS
-            if fatal or self._staleness.stale_after(exc):
+            if broken_producer(exc) or self._staleness.stale_after(exc):
                 self._replace()
             raise DependencyUnavailable(
                 f"Kafka did not acknowledge the record: {describe(exc)}", dependency="kafka"
