@@ -137,3 +137,40 @@ def test_what_it_does_not_support_is_refused() -> None:
         class Misordered:
             a: int = 0
             b: int  # type: ignore[misc]
+
+
+def test_hashing_follows_the_standard_rules() -> None:
+    def both(body: Any) -> list[type]:
+        return [decorator(frozen=True)(body()) for decorator in (dataclasses.dataclass, dataclass)]
+
+    def explicit() -> type:
+        class Explicit:
+            a: int
+
+            def __hash__(self) -> int:
+                return 7
+
+        return Explicit
+
+    def unhashed_field() -> type:
+        class Partial:
+            a: int
+            b: int = field(default=0, hash=False)
+
+        return Partial
+
+    for cls in both(explicit):
+        assert hash(cls(1)) == 7  # the class's own __hash__ is kept
+    standard, ours = both(unhashed_field)
+    assert hash(ours(1, 2)) == hash(ours(1, 3)) == hash(standard(1, 5))  # b is not hashed
+    assert ours(1, 2) != ours(1, 3)  # but it is compared
+
+
+def test_a_field_named_self() -> None:
+    @dataclass(frozen=True)
+    class Odd:
+        self: str
+        other: int = 1
+
+    odd = Odd("me")
+    assert (odd.self, odd.other) == ("me", 1) and odd == Odd(self="me", other=1)
