@@ -67,7 +67,7 @@ import sys
 import functions_framework
 app = functions_framework.create_app("handle", sys.argv[1])
 sys.stderr.write({_MARK!r} + "\\n")
-app.test_client().get(sys.argv[2])
+print({_MARK!r} + str(app.test_client().get(sys.argv[2]).status_code))
 """
 
 
@@ -267,8 +267,12 @@ def client_imports_ms(target: Target, env: Mapping[str, str], timeout_s: float =
         check=False,
     )
     err = done.stderr.decode(errors="replace")
-    if done.returncode != 0 or _MARK not in err:
-        raise BenchError(f"{target.name}: health probe failed ({done.returncode}):\n{err[-2000:]}")
+    status = done.stdout.decode(errors="replace").rpartition(_MARK)[2].strip()
+    if done.returncode != 0 or _MARK not in err or status != "200":
+        raise BenchError(
+            f"{target.name}: health probe failed (exit {done.returncode}, health {status or '-'})"
+            f":\n{err[-2000:]}"
+        )
     return heavy_import_us(err.split(_MARK, 1)[1].splitlines()) / 1000
 
 
