@@ -26,7 +26,7 @@ test: $(STAMP) deploy-check
 	$(BIN)/python -m pytest -m 'not reliability'
 
 ## The Knative bundle as a cluster would check it: every overlay valid, every broken fixture
-## rejected (KNATIVE_CRDS_DIR: the Knative CRDs, default ../shared/knative-crds).
+## rejected (KNATIVE_CRDS_DIR: the Knative CRDs, default ../shared/knative-crds, or beside the origin of a clone).
 deploy-check: $(STAMP)
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m shared.deploy check

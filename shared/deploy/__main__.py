@@ -29,7 +29,33 @@ def overlays(root: Path = ROOT) -> list[Path]:
 
 
 def crds_dir(root: Path = ROOT) -> Path:
-    return Path(os.environ.get("KNATIVE_CRDS_DIR") or root.parent / "shared" / "knative-crds")
+    """``KNATIVE_CRDS_DIR``, else ``shared/knative-crds`` beside the repository, or beside the
+    repository it was cloned from (a checkout in a temporary folder, as CI makes)."""
+    if os.environ.get("KNATIVE_CRDS_DIR"):
+        return Path(os.environ["KNATIVE_CRDS_DIR"])
+    beside = root.parent / "shared" / "knative-crds"
+    origin = _cloned_from(root)
+    if not beside.is_dir() and origin is not None:
+        cloned = origin.parent / "shared" / "knative-crds"
+        if cloned.is_dir():
+            return cloned
+    return beside
+
+
+def _cloned_from(root: Path) -> Path | None:
+    """The local repository ``root`` was cloned from (its ``origin`` is a path), if any."""
+    import subprocess
+
+    found = subprocess.run(  # noqa: S603 (git, a fixed argument list)
+        ["git", "-C", str(root), "config", "--get", "remote.origin.url"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    url = found.stdout.strip()
+    if found.returncode != 0 or not url or "://" in url or ":" in url.split("/")[0]:
+        return None  # none, or a remote (https://…, git@host:…)
+    return (root / url).resolve()
 
 
 def problems(bundle: Bundle, schemas: Schemas | None, root: Path = ROOT) -> Iterator[Problem]:

@@ -108,3 +108,22 @@ def test_every_group_a_function_uses_is_a_settings_group_and_every_group_is_used
     used = {group for function in functions() for group in function.uses}
     assert used <= groups
     assert groups <= used, f"settings no function uses: {groups - used}"
+
+
+def test_the_crds_are_found_beside_the_repository_a_checkout_was_cloned_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    monkeypatch.delenv("KNATIVE_CRDS_DIR", raising=False)
+    kit = tmp_path / "work" / "shared" / "knative-crds"
+    kit.mkdir(parents=True)
+    checkout = tmp_path / "tmp" / "clone"
+    checkout.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    git = ["git", "-C", str(checkout), "remote", "add", "origin"]
+    subprocess.run([*git, str(tmp_path / "work" / "main")], check=True)
+    assert deploy.crds_dir(checkout) == kit  # a clone in a temporary folder, as CI makes
+    assert deploy.crds_dir(tmp_path / "work" / "main") == kit  # beside the repository
+    monkeypatch.setenv("KNATIVE_CRDS_DIR", str(tmp_path / "mine"))
+    assert deploy.crds_dir(checkout) == tmp_path / "mine"  # the setting wins

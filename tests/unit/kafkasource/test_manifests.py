@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from shared.deploy import __main__ as deploy
 from shared.kafkasource import manifests
 from shared.kafkasource.crd import load_crd_schemas, to_json_schema
 from shared.kafkasource.manifests import Delivery, KafkaSource, ManifestError, parse_duration
@@ -92,14 +92,10 @@ def test_sinks_are_functions_of_this_repository(sources: dict[str, KafkaSource])
         assert main.is_file(), f"{source.name} delivers to a Service with no {main}"
 
 
-def crds_dir() -> Path:
-    return Path(os.environ.get("KNATIVE_CRDS_DIR") or ROOT.parent / "shared" / "knative-crds")
-
-
 def test_kafkasources_validate_against_the_knative_crd() -> None:
     import jsonschema
 
-    crd_file = crds_dir() / "kafkasource.yaml"
+    crd_file = deploy.crds_dir() / "kafkasource.yaml"
     if not crd_file.is_file():
         pytest.fail(
             f"Knative KafkaSource CRD not found at {crd_file}. Get eventing-kafka-source.yaml "
