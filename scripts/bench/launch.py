@@ -239,9 +239,7 @@ def imports(
     args = [sys.executable, "-c", _IMPORT_PROBE]
     for target in targets:
         args += [target.name, str(target.source)]
-    done = subprocess.run(  # noqa: S603 (sys.executable and our probe)
-        args, cwd=ROOT, env=dict(env), capture_output=True, timeout=timeout_s, check=False
-    )
+    done = _probe(args, env, timeout_s)
     lines = [ln for ln in done.stdout.decode(errors="replace").splitlines() if ln.startswith(_MARK)]
     if done.returncode != 0 or not lines:
         err = done.stderr.decode(errors="replace")[-2000:]
@@ -258,14 +256,7 @@ def client_imports_ms(target: Target, env: Mapping[str, str], timeout_s: float =
     (:data:`HEAVY_MODULES`), in a fresh interpreter after its ``create_app``: the part of
     launch → healthy that no code of ours can make shorter, short of not importing them."""
     args = [sys.executable, "-X", "importtime", "-c", _HEALTH_PROBE, str(target.source)]
-    done = subprocess.run(  # noqa: S603 (sys.executable and our probe)
-        [*args, target.ready_path],
-        cwd=ROOT,
-        env=dict(env),
-        capture_output=True,
-        timeout=timeout_s,
-        check=False,
-    )
+    done = _probe([*args, target.ready_path], env, timeout_s)
     err = done.stderr.decode(errors="replace")
     status = done.stdout.decode(errors="replace").rpartition(_MARK)[2].strip()
     if done.returncode != 0 or _MARK not in err or status != "200":
@@ -274,6 +265,15 @@ def client_imports_ms(target: Target, env: Mapping[str, str], timeout_s: float =
             f":\n{err[-2000:]}"
         )
     return heavy_import_us(err.split(_MARK, 1)[1].splitlines()) / 1000
+
+
+def _probe(
+    args: list[str], env: Mapping[str, str], timeout_s: float
+) -> subprocess.CompletedProcess[bytes]:
+    """One of our probe scripts in a fresh interpreter, from the repository's root."""
+    return subprocess.run(  # noqa: S603 (sys.executable and our probe)
+        args, cwd=ROOT, env=dict(env), capture_output=True, timeout=timeout_s, check=False
+    )
 
 
 def heavy_import_us(lines: list[str]) -> int:

@@ -109,8 +109,14 @@ class SandboxState:
 def bearer(headers: Mapping[str, str]) -> str:
     """The bearer token a sandbox request presents ("" for none): the credential of the
     channel APIs that take one in ``Authorization``."""
-    auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-    return auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
+    from shared.auth import bearer_token
+    from shared.errors import Unauthorized
+
+    authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+    try:
+        return bearer_token(authorization)
+    except Unauthorized:
+        return ""
 
 
 @dataclass(frozen=True)
