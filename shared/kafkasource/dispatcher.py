@@ -2,8 +2,11 @@
 
 One consumer-group member per KafkaSource reads its topics from the manifest's consumer group
 and POSTs every record to the sink as an HTTP binary-mode CloudEvent, in order per partition:
-each partition with records is paused and handed to a worker thread, which delivers its batch
+each partition's fetched records queue in its lane, which one worker thread at a time delivers
 one record at a time, so a retrying record holds its own partition only (Knative's "ordered").
+A partition keeps being fetched while its lane delivers, and is paused only while its lane
+holds ``_QUEUE_LIMIT`` records (memory); pausing every partition for each batch made the next
+record of a conversation wait for the fetch in flight when the partition was resumed.
 The manifests' ``unordered`` is delivered in order too: a stronger guarantee, never a weaker one.
 
 An offset is committed only once its record is settled: answered 2xx, or written to the
@@ -17,6 +20,7 @@ delivers those records again (sinks dedupe on the event id, as the data-plane co
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import logging
 import threading
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 30.0  # per request, when the manifest sets no delivery.timeout
 NAMESPACE = "default"  # the namespace in the source of wrapped (non-CloudEvent) records
 _MAX_PARTITION_WORKERS = 16
+# A partition is paused while this many of its records wait for its worker (memory bound).
+_QUEUE_LIMIT = 500
 _POLL_S = 0.1
 _LAG_EVERY_S = 5.0  # the lag gauge's refresh (reads the fetched high watermarks: no request)
 
@@ -56,9 +62,14 @@ class DeadLetterWriter(Protocol):
 
 
 @dataclass
-class _Work:
+class _Lane:
+    """One partition's fetched records, delivered in order by at most one worker at a time."""
+
+    records: collections.deque[TimedRecord] = field(default_factory=collections.deque)
     abort: threading.Event = field(default_factory=threading.Event)
-    future: concurrent.futures.Future[None] | None = None
+    running: bool = False  # a worker is draining ``records``
+    future: concurrent.futures.Future[None] | None = None  # the latest worker
+    paused: bool = False  # fetching stopped: ``records`` reached _QUEUE_LIMIT
 
 
 class SourceDispatcher:
@@ -85,7 +96,7 @@ class SourceDispatcher:
         self._on_commit = on_commit
         self._timeout_s = source.delivery.timeout_s or DEFAULT_TIMEOUT_S
         self._progress: dict[Partition, int] = {}  # next offset to commit, set by workers
-        self._inflight: dict[Partition, _Work] = {}
+        self._lanes: dict[Partition, _Lane] = {}
         self._lock = threading.Lock()
         self._http: Any = http_client
         self._minter = minter  # sender identity (OIDC), when the sinks verify it
@@ -114,19 +125,15 @@ class SourceDispatcher:
         try:
             while not self._stop.is_set():
                 for partition, records in consumer.poll(_POLL_S).items():
-                    consumer.pause(partition)
-                    work = _Work()
-                    work.future = workers.submit(self._deliver_batch, partition, records, work)
-                    with self._lock:
-                        self._inflight[partition] = work
+                    self._queue(consumer, workers, partition, records)
                 self._settle(consumer)
                 self._measure_lag(consumer)
         finally:
             with self._lock:
-                pending = list(self._inflight.values())
-            for work in pending:
-                work.abort.set()
-            concurrent.futures.wait([w.future for w in pending if w.future is not None])
+                pending = list(self._lanes.values())
+            for lane in pending:
+                lane.abort.set()
+            concurrent.futures.wait([lane.future for lane in pending if lane.future is not None])
             try:
                 self._settle(consumer)  # commit what was finished before the stop
             finally:
@@ -136,17 +143,43 @@ class SourceDispatcher:
                     self._http.close()
                 log.info("kafkasource stopped", extra=self._describe())
 
+    def _queue(
+        self,
+        consumer: GroupConsumer,
+        workers: concurrent.futures.Executor,
+        partition: Partition,
+        records: list[TimedRecord],
+    ) -> None:
+        """Queue fetched records in their partition's lane, starting its worker if none runs;
+        pause the partition (on this thread: kafka-python's consumer is not thread-safe)
+        when the lane is full."""
+        with self._lock:
+            lane = self._lanes.setdefault(partition, _Lane())
+            lane.records.extend(records)
+            if not lane.running:
+                lane.running = True
+                lane.future = workers.submit(self._drain, partition, lane)
+            pause = not lane.paused and len(lane.records) >= _QUEUE_LIMIT
+            lane.paused = lane.paused or pause
+        if pause:
+            consumer.pause(partition)
+
     def _settle(self, consumer: GroupConsumer) -> None:
-        """Commit the workers' progress; resume partitions whose batch is done."""
+        """Commit the workers' progress; resume partitions whose backlog has gone down."""
         with self._lock:
             progress, self._progress = self._progress, {}
-            done = {p: w for p, w in self._inflight.items() if w.future and w.future.done()}
-            for partition in done:
-                del self._inflight[partition]
-        for work in done.values():
-            failure = work.future.exception() if work.future is not None else None
+            workers = [lane.future for lane in self._lanes.values() if lane.future is not None]
+            resumed = [
+                p
+                for p, lane in self._lanes.items()
+                if lane.paused and len(lane.records) <= _QUEUE_LIMIT // 2
+            ]
+            for partition in resumed:
+                self._lanes[partition].paused = False
+        for future in workers:
+            failure = future.exception() if future.done() else None
             if failure is not None:
-                # A bug, not a sink failure: resuming would skip the batch's undelivered
+                # A bug, not a sink failure: going on would skip the lane's undelivered
                 # records, so stop delivering; they are redelivered after a restart.
                 raise RuntimeError(f"kafkasource {self.source.name}: a worker failed") from failure
         if progress:
@@ -163,7 +196,7 @@ class SourceDispatcher:
                 if self._on_commit is not None:
                     for (topic, number), offset in progress.items():
                         self._on_commit(topic, number, offset)
-        for partition in done:
+        for partition in resumed:
             consumer.resume(partition)
 
     def _measure_lag(self, consumer: GroupConsumer) -> None:
@@ -177,11 +210,12 @@ class SourceDispatcher:
 
     def _on_revoked(self, partitions: list[Partition]) -> None:
         with self._lock:
-            revoked = [self._inflight.pop(p) for p in partitions if p in self._inflight]
-        for work in revoked:
-            work.abort.set()
+            revoked = [self._lanes.pop(p) for p in partitions if p in self._lanes]
+        for lane in revoked:
+            lane.abort.set()
         concurrent.futures.wait(
-            [w.future for w in revoked if w.future is not None], timeout=self._timeout_s + 5
+            [lane.future for lane in revoked if lane.future is not None],
+            timeout=self._timeout_s + 5,
         )
         with self._lock:
             for partition in partitions:
@@ -190,11 +224,18 @@ class SourceDispatcher:
         if revoked:
             log.info("partitions revoked", extra={**self._describe(), "partitions": partitions})
 
-    def _deliver_batch(self, partition: Partition, records: list[TimedRecord], work: _Work) -> None:
-        for record in records:
-            if work.abort.is_set() or not self.deliver(record, work.abort):
-                return
+    def _drain(self, partition: Partition, lane: _Lane) -> None:
+        """Deliver the lane's records one at a time until it is empty or aborted."""
+        while True:
             with self._lock:
+                if lane.abort.is_set() or not lane.records:
+                    lane.running = False
+                    return
+                record = lane.records[0]
+            if not self.deliver(record, lane.abort):
+                return  # abandoned: the lane is being dropped (revoked, or the stop)
+            with self._lock:
+                lane.records.popleft()
                 self._progress[partition] = record.offset + 1
 
     def deliver(self, record: TimedRecord, abort: threading.Event) -> bool:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from cloudevents.http import CloudEvent
 
-from shared.kafka import EventProducer, RecordProducer, read_topic
+from shared.kafka import EventProducer, GroupConsumer, RecordProducer, read_topic
+from shared.kafkasource import dispatcher as dispatcher_module
 from shared.kafkasource.manifests import KafkaSource
 from shared.kafkasource.runner import Dispatcher, ensure_source_topics
 from shared.settings import Settings
@@ -298,12 +299,34 @@ def test_a_consumer_joining_and_leaving_mid_load_stalls_no_partition(
         sink.wait_until(lambda s: set(first + second) <= set(s.ids()), timeout_s=60)
 
 
+def recorded(name: str, calls: list[str]) -> Callable[[GroupConsumer, Any], None]:
+    """GroupConsumer's ``name`` method, noting each call in ``calls``."""
+    real = getattr(GroupConsumer, name)
+
+    def method(self: GroupConsumer, partition: Any) -> None:
+        calls.append(name)
+        real(self, partition)
+
+    return method
+
+
+@pytest.mark.parametrize("queue_limit", [None, 20], ids=["default", "paused-by-backlog"])
 def test_a_partition_holding_more_than_one_poll_of_records_is_drained(
-    processor_source: Callable[..., KafkaSource], producer: EventProducer, brokers: list[str]
+    processor_source: Callable[..., KafkaSource],
+    producer: EventProducer,
+    brokers: list[str],
+    queue_limit: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # One conversation, so one partition: a fetch brings more records than one poll returns
-    # (max_poll_records). The rest is parked while the partition is paused for its batch, and
-    # must come back when it is resumed — every record delivered once, in order.
+    # One conversation, so one partition, with a backlog of 450 records. With a small queue
+    # limit the partition is paused while its backlog is long and resumed as it drains
+    # (kafka-python parks what a paused partition had fetched): every record delivered once,
+    # in order, either way.
+    calls: list[str] = []
+    for name in ("pause", "resume"):
+        monkeypatch.setattr(GroupConsumer, name, recorded(name, calls))
+    if queue_limit is not None:
+        monkeypatch.setattr(dispatcher_module, "_QUEUE_LIMIT", queue_limit)
     source = processor_source()
     topic = source.topics[0]  # the inbound topic (the overflow topic is the second)
     ids = [f"m{n:04d}" for n in range(450)]
@@ -314,3 +337,7 @@ def test_a_partition_holding_more_than_one_poll_of_records_is_drained(
         time.sleep(0.3)  # room for a wrong extra delivery to show
 
     assert list(iter_ids(sink.requests, KEY_A)) == ids
+    if queue_limit is None:
+        assert calls == []  # fetched while delivered: never paused
+    else:
+        assert calls.count("pause") >= 1 and calls.count("resume") == calls.count("pause")

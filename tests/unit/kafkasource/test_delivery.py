@@ -273,15 +273,7 @@ class FakeConsumer:
         self.closed = True
 
 
-def test_the_consumer_loop_pauses_delivers_commits_and_resumes(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(dispatcher_module, "GroupConsumer", FakeConsumer)
-    committed: list[tuple[str, int, int]] = []
-    stop = threading.Event()
-    source, seen = dispatcher(
-        [200, 200], FakeDeadLetters(), stop=stop, on_commit=lambda *c: committed.append(c)
-    )
+def run_until_committed(stop: threading.Event, source: Any, committed: list[Any]) -> None:
     runner = threading.Thread(target=source.run)
     runner.start()
     deadline = time.monotonic() + 5
@@ -290,8 +282,40 @@ def test_the_consumer_loop_pauses_delivers_commits_and_resumes(
     stop.set()
     runner.join(5)
 
+
+def test_the_consumer_loop_delivers_and_commits_without_pausing_a_short_backlog(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dispatcher_module, "GroupConsumer", FakeConsumer)
+    FakeConsumer.made.clear()
+    committed: list[tuple[str, int, int]] = []
+    stop = threading.Event()
+    source, seen = dispatcher(
+        [200, 200], FakeDeadLetters(), stop=stop, on_commit=lambda *c: committed.append(c)
+    )
+    run_until_committed(stop, source, committed)
+
+    (consumer,) = FakeConsumer.made
+    assert seen == ["e1", "e2"]
+    assert consumer.paused == consumer.resumed == []  # the partition is fetched meanwhile
+    assert consumer.commits == [{("in", 1): 9}]  # the failed commit was made again
+    assert committed == [("in", 1, 9)] and consumer.closed
+
+
+def test_a_partition_is_paused_while_its_backlog_is_full_and_resumed_once_it_drains(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dispatcher_module, "GroupConsumer", FakeConsumer)
+    monkeypatch.setattr(dispatcher_module, "_QUEUE_LIMIT", 2)
+    FakeConsumer.made.clear()
+    committed: list[tuple[str, int, int]] = []
+    stop = threading.Event()
+    source, seen = dispatcher(
+        [200, 200], FakeDeadLetters(), stop=stop, on_commit=lambda *c: committed.append(c)
+    )
+    run_until_committed(stop, source, committed)
+
     (consumer,) = FakeConsumer.made
     assert seen == ["e1", "e2"]
     assert consumer.paused == consumer.resumed == [("in", 1)]
-    assert consumer.commits == [{("in", 1): 9}]  # the failed commit was made again
-    assert committed == [("in", 1, 9)] and consumer.closed
+    assert committed == [("in", 1, 9)]
