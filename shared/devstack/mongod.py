@@ -14,10 +14,16 @@ MongoDB itself serves such a filter from the ``_id`` index; this does the same: 
 ``_id`` equality in the filter, the candidates are the documents with that ``_id`` (the
 callers check every candidate against the whole filter, as they do for any index lookup that
 serves one clause). Production runs MongoDB: nothing here is deployed.
+
+And one change to its stop: the server closes its listening socket and then waits up to 2 s
+for its accept thread, which ``close()`` does not wake from a blocking ``accept()`` (Linux);
+``shutdown()`` does, so a stop takes milliseconds instead of 2 s (every stack and test server).
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import sys
 from typing import Any
 
@@ -41,14 +47,30 @@ def _by_id_first(original: Any) -> Any:
     return pick
 
 
+def _waking_accept(original: Any) -> Any:
+    def stop(self: Any) -> None:
+        listening = self._socket
+        if listening is not None:
+            with contextlib.suppress(OSError):
+                listening.shutdown(socket.SHUT_RDWR)
+        original(self)
+
+    return stop
+
+
 def patch() -> None:
-    from secantus import storage
+    from secantus import server, storage
 
     picker = storage.Storage._try_index_id_keys
     if not getattr(picker, "_by_id_first", False):
         pick = _by_id_first(picker)
         pick._by_id_first = True
         storage.Storage._try_index_id_keys = pick
+    stop = server.SecantusDBServer.stop
+    if not getattr(stop, "_waking_accept", False):
+        quick = _waking_accept(stop)
+        quick._waking_accept = True
+        server.SecantusDBServer.stop = quick
 
 
 def main() -> int:
