@@ -2,10 +2,12 @@
 
 It is what Knative Eventing is in a cluster: it reads ``kafka-sources/`` (topics, consumer
 groups, sinks, retry/backoff, dead-letter topics) and POSTs every record to its handler as a
-binary-mode CloudEvent. The stack starts it once every function answers its health check, with
-the functions' URLs as sinks on its command line (so ``ps`` shows where it delivers), and
-creates the topics first — the dead-letter topics included, which a KafkaSink's controller
-creates in a cluster — so they exist before the first event can need one.
+binary-mode CloudEvent. The stack starts it beside the functions, with their URLs as sinks on
+its command line (so ``ps`` shows where it delivers) and ``--hold-until`` a file the stack
+creates once every function answers its health check (the group joins overlap the functions'
+start; nothing is delivered to a function still starting). It creates the topics first — the
+dead-letter topics included, which a KafkaSink's controller creates in a cluster — so they
+exist before the first event can need one.
 """
 
 from __future__ import annotations

@@ -132,10 +132,13 @@ class Stack:
             )
             self.functions.append(function)
             self.pids.record(name, function.proc)
-        functions.wait_healthy(self.functions, self.options.health_timeout_s)
 
-        # Only now: a delivery to a function that is still importing would be a failed attempt.
+        # Beside the functions, so that its consumers' group joins (~3 s on the local broker)
+        # overlap their start; it delivers nothing before they are all healthy (a delivery to
+        # a function that is still importing would be a failed attempt).
         self.say("starting the KafkaSource dispatcher (kafka-sources/) …")
+        healthy = self.state_dir / "functions-healthy"
+        healthy.unlink(missing_ok=True)
         self.dispatcher = dispatcher.start(
             root,
             self.dependency("kafka").url,
@@ -143,9 +146,11 @@ class Stack:
             env,
             log_dir / "kafkasource-dispatcher.log",
             metrics_port=servers.free_port(),
-            extra_args=self.issuer.dispatcher_args(),
+            extra_args=[*self.issuer.dispatcher_args(), f"--hold-until={healthy}"],
         )
         self.pids.record("kafkasource-dispatcher", self.dispatcher.server.proc)
+        functions.wait_healthy(self.functions, self.options.health_timeout_s)
+        healthy.touch()
         if self.options.prometheus:
             self._start_prometheus(standard_ports)
         prefix = self.settings.topic_prefix

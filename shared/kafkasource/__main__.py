@@ -5,7 +5,9 @@
     python -m shared.kafkasource --check      # validate the manifests and print what they say
 
 ``--metrics-port`` serves its metrics (deliveries, retries, dead letters, lag per source) for
-Prometheus.
+Prometheus. ``--hold-until FILE``: the consumers join their groups at once, but nothing is
+delivered before FILE exists (the local stack starts the dispatcher beside the functions and
+creates the file once they are all healthy: the ~3 s group join overlaps their start).
 
 Brokers come from ``--brokers``, else ``KAFKA_BROKERS`` (the manifests' ``bootstrapServers``
 name the cluster's). Sink URLs come from ``--sinks-from`` (the local stack's endpoints.json,
@@ -20,6 +22,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         from shared.kafkasource.oidc import TokenMinter
 
         minter = TokenMinter.from_file(args.oidc_key, issuer=args.oidc_issuer)
-    dispatcher = Dispatcher(sources, sink_urls, brokers or settings.kafka_brokers, minter=minter)
+    gate = None if args.hold_until is None else threading.Event()
+    dispatcher = Dispatcher(
+        sources, sink_urls, brokers or settings.kafka_brokers, minter=minter, gate=gate
+    )
     if not dispatcher.sources:
         print(
             "kafkasource: no KafkaSource has a sink URL (--sink or --sinks-from)", file=sys.stderr
@@ -78,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: dispatcher.stopping.set())
     dispatcher.start()
+    if gate is not None:
+        watch = (args.hold_until, gate, dispatcher.stopping)
+        threading.Thread(target=_open_when_present, args=watch, daemon=True).start()
     while not dispatcher.stopping.wait(0.5):  # a timed wait lets the signal handlers run
         pass
     dispatcher.stop()
@@ -102,7 +111,22 @@ def _parser() -> argparse.ArgumentParser:
         "Eventing does with authentication-oidc on; its file name (stem) is the key id",
     )
     parser.add_argument("--oidc-issuer", default="local-eventing", help="the tokens' iss")
+    parser.add_argument(
+        "--hold-until",
+        type=Path,
+        metavar="FILE",
+        help="deliver nothing before FILE exists (the consumers join their groups meanwhile)",
+    )
     return parser
+
+
+def _open_when_present(path: Path, gate: threading.Event, stopping: threading.Event) -> None:
+    log.info("deliveries held", extra={"until": str(path)})
+    while not path.exists():
+        if stopping.wait(0.05):
+            return
+    gate.set()
+    log.info("deliveries released", extra={"file": str(path)})
 
 
 def _sink_arg(text: str) -> tuple[str, str]:

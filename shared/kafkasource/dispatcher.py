@@ -86,8 +86,11 @@ class SourceDispatcher:
         on_commit: CommitHook | None = None,
         http_client: Any = None,
         minter: TokenMinter | None = None,
+        gate: threading.Event | None = None,
     ) -> None:
-        """``http_client``: an ``httpx.Client`` (a test seam); :meth:`run` makes one by default."""
+        """``http_client``: an ``httpx.Client`` (a test seam); :meth:`run` makes one by default.
+        ``gate``: deliveries wait until it is set (fetched records wait in their lanes); the
+        consumer joins its group and fetches meanwhile."""
         self.source = source
         self.sink_url = sink_url
         self._brokers = list(brokers)
@@ -100,6 +103,7 @@ class SourceDispatcher:
         self._lock = threading.Lock()
         self._http: Any = http_client
         self._minter = minter  # sender identity (OIDC), when the sinks verify it
+        self._gate = gate
         self._committed: dict[Partition, int] = {}  # the next offset of each partition
         self._lag_at = 0.0
 
@@ -226,6 +230,8 @@ class SourceDispatcher:
 
     def _drain(self, partition: Partition, lane: _Lane) -> None:
         """Deliver the lane's records one at a time until it is empty or aborted."""
+        while self._gate is not None and not self._gate.wait(0.05) and not lane.abort.is_set():
+            pass
         while True:
             with self._lock:
                 if lane.abort.is_set() or not lane.records:

@@ -35,7 +35,9 @@ class Dispatcher:
         *,
         on_commit: CommitHook | None = None,
         minter: TokenMinter | None = None,
+        gate: threading.Event | None = None,
     ) -> None:
+        """``gate``: no delivery before it is set (see :class:`SourceDispatcher`)."""
         self.brokers = list(brokers)
         self.stopping = threading.Event()
         self.failed: list[str] = []
@@ -49,6 +51,7 @@ class Dispatcher:
                 self.stopping,
                 on_commit=on_commit,
                 minter=minter,
+                gate=gate,
             )
             for source in sources
             if source.sink_service in sink_urls

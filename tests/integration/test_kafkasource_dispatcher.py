@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -255,9 +256,11 @@ def test_the_command_delivers_and_stops_cleanly_on_sigterm(
         sinks.write_text(json.dumps({"functions": {"message-processor": {"url": sink.url}}}))
         command = [sys.executable, "-m", "shared.kafkasource", "--manifests", str(tmp_path)]
         command += ["--sinks-from", str(sinks), "--brokers", ",".join(brokers)]
+        command += ["--hold-until", str(tmp_path / "functions-healthy")]
         process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
         try:
             producer.publish([(f"{topic_prefix}.messages.inbound", event("e1"))])
+            (tmp_path / "functions-healthy").touch()
             sink.wait_until(lambda s: s.ids() == ["e1"], timeout_s=30)
         finally:
             process.send_signal(signal.SIGTERM)
@@ -268,10 +271,35 @@ def test_the_command_delivers_and_stops_cleanly_on_sigterm(
     messages = {(line["message"], line.get("kafkasource")) for line in lines}
     assert ("delivered", "message-processor") in messages
     assert ("kafkasource stopped", "message-processor") in messages
+    held = [line["message"] for line in lines if line["message"].startswith("deliveries ")]
+    assert held == ["deliveries held", "deliveries released"]
     skipped = {
         line["kafkasource"] for line in lines if line["message"].startswith("kafkasource skipped")
     }
     assert skipped == {"outbound-dispatcher", "status-tracker", "audit-logger", "analytics-sink"}
+
+
+def test_nothing_is_delivered_before_the_gate_opens(
+    processor_source: Callable[..., KafkaSource], producer: EventProducer, brokers: list[str]
+) -> None:
+    # The local stack starts the dispatcher beside the functions: its consumers join and fetch
+    # at once, and what they fetch waits in its lane until every function is healthy.
+    source = processor_source()
+    gate = threading.Event()
+    commits = Commits()
+    with RecordingSink() as sink:
+        sinks = {"message-processor": sink.url}
+        dispatcher = Dispatcher([source], sinks, brokers, on_commit=commits, gate=gate)
+        with dispatcher:
+            producer.publish([(source.topics[0], event("g1")), (source.topics[0], event("g2"))])
+            waiting = dispatcher.sources[0]._lanes
+            deadline = time.monotonic() + 30
+            while sum(len(lane.records) for lane in waiting.values()) < 2:
+                assert time.monotonic() < deadline, "the records were never fetched"
+                time.sleep(0.05)
+            assert sink.requests == [] and commits.made == []
+            gate.set()
+            sink.wait_until(lambda s: s.ids() == ["g1", "g2"], timeout_s=30)
 
 
 def test_a_consumer_joining_and_leaving_mid_load_stalls_no_partition(
