@@ -180,13 +180,14 @@ def warm_up(driver: Driver, timeout_s: float = 60.0) -> None:
     groups and every function has made its clients. Then 1 s at the steady rate."""
     deadline = time.monotonic() + timeout_s
     first = driver.send(len(driver.channels) / 0.5, 0.5)
-    phase = driver.collect(first, wait_s=max(1.0, deadline - time.monotonic()))
+    # No settling time after the replies (nothing is counted here: no duplicate to wait for).
+    phase = driver.collect(first, wait_s=max(1.0, deadline - time.monotonic()), settle_s=0.0)
     if phase.lost or phase.rejected:
         raise RuntimeError(
             f"the stack did not answer its first messages within {timeout_s:.0f} s "
             f"({phase.lost} unanswered, {phase.rejected} rejected)"
         )
-    driver.run(STEADY_RATE, 1.0, wait_s=10.0)
+    driver.collect(driver.send(STEADY_RATE, 1.0), wait_s=10.0, settle_s=0.0)
 
 
 def search(
