@@ -41,6 +41,7 @@ from shared.handlers import MODULES as HANDLERS
 SECTION = "end to end"
 STEADY_RATE = 10.0
 SEARCH_P99_LIMIT_MS = 1000.0
+CORES = len(os.sched_getaffinity(0))  # what the whole stack and the load generator share
 # The shell's settings that would point the stack elsewhere or change what is measured.
 NOT_PASSED = (
     "KAFKA_BROKERS",
@@ -61,6 +62,7 @@ class Options:
     steady_s: float
     step_s: float  # how long each step of the search holds its rate
     wait_s: float  # after a phase, at most this long for its replies
+    idle_s: float  # the stack's own CPU with no message, measured this long
     first_rate: float
     growth: float
     max_rate: float
@@ -95,6 +97,9 @@ def section(
         mongodb = endpoints["mongodb"]["uri"]
         warm_up(driver)
         fresh_rate = insert_rate(mongodb, options.ceiling_inserts)
+        idle_start = Usage.take(stack, redis, mongodb)
+        time.sleep(options.idle_s)  # what the stack burns with nothing to do (polling)
+        idle = Usage.take(stack, redis, mongodb).minus(idle_start, 1)
 
         before = Usage.take(stack, redis, mongodb)
         steady = driver.run(STEADY_RATE, options.steady_s, options.wait_s)
@@ -102,6 +107,10 @@ def section(
         cost = after.minus(before, max(1, steady.accepted))
         say(_phase_text(f"steady {STEADY_RATE:g} msg/s x {options.steady_s:g} s", steady))
         _print_cost(cost)
+        idle_cores = idle.cores_busy
+        above_idle_ms = cost.total_cpu_ms - idle_cores * cost.seconds * 1000 / cost.messages
+        say(f"  idle, the stack keeps {idle_cores:.2f} of the cores busy; a message costs "
+            f"{above_idle_ms:.0f} ms of CPU above that")  # fmt: skip
 
         ceiling_rates = [insert_rate(mongodb, options.ceiling_inserts)]
         steps = search(driver, options, stack, say)
@@ -112,6 +121,8 @@ def section(
         server_rate = statistics.fmean(ceiling_rates)
         ops = cost.mongodb_ops_per_message
         ceiling = server_rate / ops if ops else None
+        spare = CORES - idle_cores
+        cpu_ceiling = spare * 1000 / above_idle_ms if above_idle_ms > 0 and spare > 0 else None
         size = devdata.measure(mongodb)
         rss = {
             f.name: (rss / 1024 if (rss := procstat.worker_rss_kib(f.pid)) else None)
@@ -139,6 +150,12 @@ def section(
              "msg/s", ceiling, at_least(0.8, "ratio"),
              f"ceiling = {server_rate:,.0f} inserts/s / {ops:.1f} MongoDB commands per message"
              if ceiling else "no MongoDB command counted: no ceiling"),
+        # The proposed target (docs/performance.md, End to end): the machine's CPU is the
+        # limit, not MongoDB: the cores this stack may use over its CPU per message.
+        Line(SECTION, "e2e highest steady rate vs CPU ceiling (proposed)", best, "msg/s",
+             cpu_ceiling, at_least(0.8, "ratio"),
+             f"CPU ceiling = the {spare:.2f} cores idle polling leaves / {above_idle_ms:.0f} ms "
+             "of CPU per message above idle"),
         Line(SECTION, "embedded MongoDB inserts/s (4 threads), fresh database", fresh_rate,
              "ins/s"),
         Line(SECTION, "embedded MongoDB inserts/s around the search", server_rate, "ins/s",
@@ -154,6 +171,9 @@ def section(
         "highest_steady_rate": best,
         "mongodb_insert_rate": {"fresh": round(fresh_rate), "around_search": round(server_rate)},
         "ceiling_msgs_per_s": None if ceiling is None else round(ceiling, 1),
+        "cpu_ceiling_msgs_per_s": None if cpu_ceiling is None else round(cpu_ceiling, 1),
+        "idle_cores_busy": round(idle_cores, 2),
+        "cpu_ms_per_message_above_idle": round(above_idle_ms, 1),
         "mongodb_documents_at_end": size.documents,
         "worker_rss_mib_at_end": {k: None if v is None else round(v, 1) for k, v in rss.items()},
     }
@@ -373,6 +393,10 @@ class Cost:
     def total_cpu_ms(self) -> float:
         return sum(self.cpu_ms_per_message.values())
 
+    @property
+    def cores_busy(self) -> float:
+        return sum(self.cpu_share.values())
+
     def to_json(self) -> dict[str, Any]:
         return {
             "messages": self.messages,
@@ -381,7 +405,7 @@ class Cost:
             "redis_commands": round(self.redis_per_message, 2),
             "cpu_ms": {k: round(v, 2) for k, v in self.cpu_ms_per_message.items()},
             "cpu_ms_total": round(self.total_cpu_ms, 1),
-            "cores_busy": round(sum(self.cpu_share.values()), 2),
+            "cores_busy": round(self.cores_busy, 2),
             "events_per_message": {k: round(v / self.messages, 2) for k, v in self.handled.items()},
             "handler_cpu_ms_per_event": {k: round(v, 2) for k, v in self.cpu_ms_per_event.items()},
             "handler_service_ms": {k: round(v, 2) for k, v in self.service_ms.items()},
@@ -425,7 +449,7 @@ def _ms(value: float | None) -> str:
 def _print_cost(cost: Cost) -> None:
     print(
         f"  where the CPU went in the steady phase ({cost.messages} messages, "
-        f"{sum(cost.cpu_share.values()):.2f} of the cores busy), ms per message:"
+        f"{cost.cores_busy:.2f} of the cores busy), ms per message:"
     )
     ranked = sorted(cost.cpu_ms_per_message.items(), key=lambda item: -item[1])
     shown = [f"{name} {ms:.1f}" for name, ms in ranked if ms >= 0.05]

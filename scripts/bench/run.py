@@ -187,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 steady_s=6.0 if quick else 30.0,
                 step_s=2.0 if quick else 10.0,
                 wait_s=4.0 if quick else 10.0,
+                idle_s=2.0 if quick else 5.0,
                 first_rate=20.0,
                 growth=1.6 if quick else 1.4,
                 max_rate=400.0,
@@ -310,8 +311,13 @@ def _planned(key: str, section: str, names: Sequence[str] = ()) -> list[Line]:
             "ingress unique: p99",
             "ingress duplicate: req/s vs bare function",
             "ingress duplicate: p99",
+            "ingress unique: req/s vs clients alone (proposed)",
         ],
-        "e2e": ["e2e steady 10 msg/s: p50, p99, lost, duplicated", "e2e highest steady rate"],
+        "e2e": [
+            "e2e steady 10 msg/s: p50, p99, lost, duplicated",
+            "e2e highest steady rate",
+            "e2e highest steady rate vs CPU ceiling (proposed)",
+        ],
         "roundtrips": [f"{k} round trips per turn (worst channel)" for k in ("MongoDB", "Redis")],
         "cold": [f"{n}: launch -> first answer / healthy" for n in names]
         + ["whatsapp-webhook: worker RSS after 1,000 requests"],

@@ -208,11 +208,11 @@ def test_refuses_broken_manifests(tmp_path: Path, source: str, message: str) -> 
         manifests.load(_write(tmp_path, source))
 
 
-def test_only_sources_a_reply_waits_on_keep_the_short_empty_fetch_wait(
+def test_only_sources_a_reply_waits_on_keep_the_shorter_empty_fetch_wait(
     sources: dict[str, KafkaSource],
 ) -> None:
     waits = {name: source.local_fetch_wait_ms for name, source in sources.items()}
-    assert waits["message-processor"] == waits["outbound-dispatcher"] == 20
+    assert waits["message-processor"] == waits["outbound-dispatcher"] == 100
     assert waits["audit-logger"] == waits["analytics-sink"] == waits["status-tracker"] == 200
 
 
