@@ -67,7 +67,7 @@ class Options:
     growth: float
     max_rate: float
     ceiling_inserts: int
-    refine: bool  # one more step between the last passing rate and the first failing one
+    refine: bool  # up to two more steps, bisecting between the last pass and the first fail
 
 
 def section(
@@ -223,11 +223,19 @@ def search(
             failed = rate
             break
         best, rate = rate, round(rate * options.growth)
-    if options.refine and best is not None and failed is not None and failed - best > 2:
+    # Bisect between the last passing rate and the first failing one, twice at most: the rising
+    # steps alone are 40 % apart, too coarse to compare with a ceiling.
+    for _ in range(2 if options.refine else 0):
+        if best is None or failed is None or failed - best <= 2:
+            break
         middle = round((best + failed) / 2)
         phase = _step(driver, middle, options, stack)
         steps.append(phase)
         say(_phase_text(f"search {middle:g} msg/s x {options.step_s:g} s", phase))
+        if _passed(phase):
+            best = middle
+        else:
+            failed = middle
     return steps
 
 
