@@ -166,9 +166,11 @@ class GroupConsumer:
     """One member of a consumer group on ``topics``, committing only what it is told to.
 
     Settings for a quick group join and low latency on Tansu (with default settings a join
-    takes ~23 s, and the broker does not wake waiting fetches). ``initial_offset`` applies only
-    to a group without a committed offset; Tansu breaks ``latest``, so use ``earliest`` there.
-    ``on_revoked`` runs inside :meth:`poll` when a rebalance takes partitions away: every
+    takes ~23 s; it answers a JoinGroup after half the session timeout, 3 s here, and wakes a
+    waiting fetch when records arrive only if its wait is 100 ms or less: see the callers'
+    ``fetch_wait_ms``). ``initial_offset`` applies only to a group without a committed offset;
+    Tansu breaks ``latest``, so use ``earliest`` there. ``on_revoked`` runs when a rebalance
+    takes partitions away (on kafka-python's IO thread, while :meth:`poll` waits): every
     partition's work must be finished (or abandoned) before it returns.
     """
 

@@ -4,9 +4,10 @@ One consumer-group member per KafkaSource reads its topics from the manifest's c
 and POSTs every record to the sink as an HTTP binary-mode CloudEvent, in order per partition:
 each partition's fetched records queue in its lane, which one worker thread at a time delivers
 one record at a time, so a retrying record holds its own partition only (Knative's "ordered").
-A partition keeps being fetched while its lane delivers, and is paused only while its lane
-holds ``_QUEUE_LIMIT`` records (memory); pausing every partition for each batch made the next
-record of a conversation wait for the fetch in flight when the partition was resumed.
+A partition keeps being fetched while its lane delivers; it is paused once its lane holds
+``_QUEUE_LIMIT`` records (memory) and resumed when half of them are delivered. Pausing every
+partition for each batch made the next record of a conversation wait for the fetch in flight
+when the partition was resumed.
 The manifests' ``unordered`` is delivered in order too: a stronger guarantee, never a weaker one.
 
 An offset is committed only once its record is settled: answered 2xx, or written to the
@@ -139,7 +140,7 @@ class SourceDispatcher:
                 lane.abort.set()
             concurrent.futures.wait([lane.future for lane in pending if lane.future is not None])
             try:
-                self._settle(consumer)  # commit what was finished before the stop
+                self._settle(consumer, stopping=True)  # commit what was settled before
             finally:
                 consumer.close()
                 workers.shutdown(wait=True)
@@ -168,8 +169,9 @@ class SourceDispatcher:
         if pause:
             consumer.pause(partition)
 
-    def _settle(self, consumer: GroupConsumer) -> None:
-        """Commit the workers' progress; resume partitions whose backlog has gone down."""
+    def _settle(self, consumer: GroupConsumer, *, stopping: bool = False) -> None:
+        """Commit the workers' progress; resume partitions whose backlog has gone down; then
+        raise if a worker failed (unless ``stopping``: what was settled is committed anyway)."""
         with self._lock:
             progress, self._progress = self._progress, {}
             workers = [lane.future for lane in self._lanes.values() if lane.future is not None]
@@ -178,14 +180,6 @@ class SourceDispatcher:
                 for p, lane in self._lanes.items()
                 if lane.paused and len(lane.records) <= _QUEUE_LIMIT // 2
             ]
-            for partition in resumed:
-                self._lanes[partition].paused = False
-        for future in workers:
-            failure = future.exception() if future.done() else None
-            if failure is not None:
-                # A bug, not a sink failure: going on would skip the lane's undelivered
-                # records, so stop delivering; they are redelivered after a restart.
-                raise RuntimeError(f"kafkasource {self.source.name}: a worker failed") from failure
         if progress:
             try:
                 consumer.commit(progress)
@@ -201,7 +195,17 @@ class SourceDispatcher:
                     for (topic, number), offset in progress.items():
                         self._on_commit(topic, number, offset)
         for partition in resumed:
+            with self._lock:
+                lane = self._lanes.get(partition)
+                if lane is not None:
+                    lane.paused = False
             consumer.resume(partition)
+        for future in [] if stopping else workers:
+            failure = future.exception() if future.done() else None
+            if failure is not None:
+                # A bug, not a sink failure: going on would skip the lane's undelivered
+                # records, so stop delivering; they are redelivered after a restart.
+                raise RuntimeError(f"kafkasource {self.source.name}: a worker failed") from failure
 
     def _measure_lag(self, consumer: GroupConsumer) -> None:
         now = time.monotonic()
@@ -241,6 +245,8 @@ class SourceDispatcher:
             if not self.deliver(record, lane.abort):
                 return  # abandoned: the lane is being dropped (revoked, or the stop)
             with self._lock:
+                if self._lanes.get(partition) is not lane:
+                    return  # revoked while delivering (past the wait): no longer ours to commit
                 lane.records.popleft()
                 self._progress[partition] = record.offset + 1
 

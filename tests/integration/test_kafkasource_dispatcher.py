@@ -292,14 +292,20 @@ def test_nothing_is_delivered_before_the_gate_opens(
         dispatcher = Dispatcher([source], sinks, brokers, on_commit=commits, gate=gate)
         with dispatcher:
             producer.publish([(source.topics[0], event("g1")), (source.topics[0], event("g2"))])
-            waiting = dispatcher.sources[0]._lanes
+            source_dispatcher = dispatcher.sources[0]
             deadline = time.monotonic() + 30
-            while sum(len(lane.records) for lane in waiting.values()) < 2:
+            while _queued(source_dispatcher) < 2:
                 assert time.monotonic() < deadline, "the records were never fetched"
                 time.sleep(0.05)
             assert sink.requests == [] and commits.made == []
             gate.set()
             sink.wait_until(lambda s: s.ids() == ["g1", "g2"], timeout_s=30)
+
+
+def _queued(source: Any) -> int:
+    """Records fetched and waiting in the source's lanes (read under its lock)."""
+    with source._lock:
+        return sum(len(lane.records) for lane in source._lanes.values())
 
 
 def test_a_consumer_joining_and_leaving_mid_load_stalls_no_partition(

@@ -7,6 +7,8 @@ import socket
 import threading
 from types import SimpleNamespace
 
+import pytest
+
 from shared.devstack import mongod
 
 
@@ -25,9 +27,13 @@ def test_the_stop_wakes_a_thread_blocked_in_accept() -> None:
     assert woken == [True]
 
 
-def test_the_patch_is_applied_once() -> None:
-    from secantus import server
+def test_the_patch_is_applied_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from secantus import server, storage
 
+    # Put back at the end what the patch replaces (it is meant for the server's process).
+    monkeypatch.setattr(server.SecantusDBServer, "stop", server.SecantusDBServer.stop)
+    picker = storage.Storage._try_index_id_keys
+    monkeypatch.setattr(storage.Storage, "_try_index_id_keys", picker)
     mongod.patch()
     stop = server.SecantusDBServer.stop
     mongod.patch()

@@ -27,17 +27,17 @@ class Driver:
         return phase
 
 
-def options(refine: bool) -> Any:
+def options(refine: bool, growth: float) -> Any:
     return endtoend.Options(
-        steady_s=30, step_s=10, wait_s=10, idle_s=5, first_rate=20, growth=1.4, max_rate=400,
+        steady_s=30, step_s=10, wait_s=10, idle_s=5, first_rate=20, growth=growth, max_rate=400,
         ceiling_inserts=0, refine=refine,
     )  # fmt: skip
 
 
-def search(limit: float, refine: bool) -> list[float]:
+def search(limit: float, refine: bool, growth: float = 1.4) -> list[float]:
     driver = Driver(limit)
     stack = SimpleNamespace(dispatcher=None)  # no dispatcher to wait quiet for
-    steps = endtoend.search(driver, options(refine), stack, lambda _: None)
+    steps = endtoend.search(driver, options(refine, growth), stack, lambda _: None)
     assert [p.rate for p in steps] == driver.rates
     return driver.rates
 
@@ -47,8 +47,9 @@ def test_rising_steps_then_two_bisections() -> None:
     assert search(25, refine=True) == [20, 28, 24, 26]
 
 
-def test_bisection_stops_when_the_gap_is_small() -> None:
-    assert search(29, refine=True) == [20, 28, 39, 34, 31]
+def test_bisection_stops_when_the_gap_is_small_or_after_two_steps() -> None:
+    assert search(21, refine=True, growth=1.2) == [20, 24, 22]  # 20..22: close enough
+    assert search(29, refine=True) == [20, 28, 39, 34, 31]  # two steps at most
     assert search(20, refine=True) == [20, 28, 24, 22]
     assert search(10, refine=True) == [20]  # nothing passed: nothing to bisect
 

@@ -319,3 +319,38 @@ def test_a_partition_is_paused_while_its_backlog_is_full_and_resumed_once_it_dra
     assert seen == ["e1", "e2"]
     assert consumer.paused == consumer.resumed == [("in", 1)]
     assert committed == [("in", 1, 9)]
+
+
+class TwoPartitions(FakeConsumer):
+    """One record on each of two partitions; commits never fail."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches = [{("in", 1): [ce_record("e1", 7)], ("in", 2): [ce_record("boom", 3)]}]
+        self.failures = 0
+
+
+def test_a_failed_worker_stops_the_source_and_what_was_delivered_is_still_committed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dispatcher_module, "GroupConsumer", TwoPartitions)
+    FakeConsumer.made.clear()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.headers["ce-id"] == "boom":
+            raise ValueError("a bug in the delivery path")  # not an HTTP failure
+        return httpx.Response(200)
+
+    source = KafkaSource(
+        "s", ("in",), "g", ("b:9092",), "earliest", "ordered", "fn",
+        Delivery(2, "linear", 0.001, "in.dlq"), Path("s.yaml"),
+    )  # fmt: skip
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    sink = SourceDispatcher(source, SINK, ["b:9092"], FakeDeadLetters(), threading.Event(),
+                            http_client=client)  # fmt: skip
+    with pytest.raises(RuntimeError, match="a worker failed"):
+        sink.run()
+
+    (consumer,) = FakeConsumer.made
+    committed = {p: o for commit in consumer.commits for p, o in commit.items()}
+    assert committed == {("in", 1): 8} and consumer.closed  # the failed record: not committed
