@@ -37,6 +37,7 @@ SECTION = "cold start"
 FIRST_ANSWER_GOAL = at_most(1.3, "ratio")
 HEALTHY_GOAL = at_most(1.5, "ratio")
 RSS_GOAL = at_most(1.5, "ratio")
+RSS_PROPOSED_GOAL = at_most(2.0, "ratio")
 RSS_REQUESTS = 1000
 
 
@@ -124,6 +125,12 @@ def section(
     lines.append(
         Line(SECTION, f"whatsapp-webhook: worker RSS after {RSS_REQUESTS:,} requests",
              webhook_rss, "MiB", base_rss, RSS_GOAL)
+    )  # fmt: skip
+    # The proposed target (docs/performance.md, Cold start and memory): kafka-python and
+    # redis-py alone, imported, take more than the 1.5x target leaves.
+    lines.append(
+        Line(SECTION, "whatsapp-webhook: worker RSS (proposed)", webhook_rss, "MiB", base_rss,
+             RSS_PROPOSED_GOAL, "the Kafka and Redis clients alone add ~18 MiB")
     )  # fmt: skip
     data = {
         "runs": runs,

@@ -320,7 +320,10 @@ def _planned(key: str, section: str, names: Sequence[str] = ()) -> list[Line]:
         ],
         "roundtrips": [f"{k} round trips per turn (worst channel)" for k in ("MongoDB", "Redis")],
         "cold": [f"{n}: launch -> first answer / healthy" for n in names]
-        + ["whatsapp-webhook: worker RSS after 1,000 requests"],
+        + [
+            "whatsapp-webhook: worker RSS after 1,000 requests",
+            "whatsapp-webhook: worker RSS (proposed)",
+        ],
     }[key]
     return [Line(section, scenario, None) for scenario in scenarios]
 
