@@ -4,10 +4,11 @@ One consumer-group member per KafkaSource reads its topics from the manifest's c
 and POSTs every record to the sink as an HTTP binary-mode CloudEvent, in order per partition:
 each partition's fetched records queue in its lane, which one worker thread at a time delivers
 one record at a time, so a retrying record holds its own partition only (Knative's "ordered").
-A partition keeps being fetched while its lane delivers; it is paused once its lane holds
-``_QUEUE_LIMIT`` records (memory) and resumed when half of them are delivered. Pausing every
-partition for each batch made the next record of a conversation wait for the fetch in flight
-when the partition was resumed.
+Lanes take turns on the worker threads (``_TURN`` records at a time), so more busy partitions
+than threads all progress. A partition keeps being fetched while its lane delivers; it is
+paused once its lane holds ``_QUEUE_LIMIT`` records (memory) and resumed when half of them are
+delivered. Pausing every partition for each batch made the next record of a conversation wait
+for the fetch in flight when the partition was resumed.
 The manifests' ``unordered`` is delivered in order too: a stronger guarantee, never a weaker one.
 
 An offset is committed only once its record is settled: answered 2xx, or written to the
@@ -44,6 +45,9 @@ NAMESPACE = "default"  # the namespace in the source of wrapped (non-CloudEvent)
 _MAX_PARTITION_WORKERS = 16
 # A partition is paused while this many of its records wait for its worker (memory bound).
 _QUEUE_LIMIT = 500
+# A worker hands its thread on after this many records (to the back of the queue), so that
+# more busy partitions than threads take turns instead of waiting for a lane to run dry.
+_TURN = 50
 _POLL_S = 0.1
 _LAG_EVERY_S = 5.0  # the lag gauge's refresh (reads the fetched high watermarks: no request)
 
@@ -163,7 +167,7 @@ class SourceDispatcher:
             lane.records.extend(records)
             if not lane.running:
                 lane.running = True
-                lane.future = workers.submit(self._drain, partition, lane)
+                lane.future = workers.submit(self._drain, partition, lane, workers)
             pause = not lane.paused and len(lane.records) >= _QUEUE_LIMIT
             lane.paused = lane.paused or pause
         if pause:
@@ -232,14 +236,20 @@ class SourceDispatcher:
         if revoked:
             log.info("partitions revoked", extra={**self._describe(), "partitions": partitions})
 
-    def _drain(self, partition: Partition, lane: _Lane) -> None:
-        """Deliver the lane's records one at a time until it is empty or aborted."""
+    def _drain(
+        self, partition: Partition, lane: _Lane, workers: concurrent.futures.Executor
+    ) -> None:
+        """Deliver the lane's records one at a time until it is empty or aborted; after
+        ``_TURN`` records, carry on from the back of the workers' queue."""
         while self._gate is not None and not self._gate.wait(0.05) and not lane.abort.is_set():
             pass
-        while True:
+        for delivered in range(_TURN + 1):
             with self._lock:
                 if lane.abort.is_set() or not lane.records:
                     lane.running = False
+                    return
+                if delivered == _TURN:  # still running: the next worker picks the lane up
+                    lane.future = workers.submit(self._drain, partition, lane, workers)
                     return
                 record = lane.records[0]
             if not self.deliver(record, lane.abort):

@@ -354,3 +354,52 @@ def test_a_failed_worker_stops_the_source_and_what_was_delivered_is_still_commit
     (consumer,) = FakeConsumer.made
     committed = {p: o for commit in consumer.commits for p, o in commit.items()}
     assert committed == {("in", 1): 8} and consumer.closed  # the failed record: not committed
+
+
+class BusyPartitions(FakeConsumer):
+    """Two partitions of three records each, fetched in one poll; commits never fail."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches = [
+            {
+                ("in", 1): [ce_record(f"a{n}", n) for n in range(3)],
+                ("in", 2): [ce_record(f"b{n}", n) for n in range(3)],
+            }
+        ]
+        self.failures = 0
+
+
+def test_busy_partitions_take_turns_on_fewer_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One thread, turns of one record: each partition's lane goes to the back of the queue
+    # after each record instead of holding the thread until it runs dry. In order per partition.
+    monkeypatch.setattr(dispatcher_module, "GroupConsumer", BusyPartitions)
+    monkeypatch.setattr(dispatcher_module, "_MAX_PARTITION_WORKERS", 1)
+    monkeypatch.setattr(dispatcher_module, "_TURN", 1)
+    FakeConsumer.made.clear()
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["ce-id"])
+        return httpx.Response(200)
+
+    source = KafkaSource(
+        "s", ("in",), "g", ("b:9092",), "earliest", "ordered", "fn",
+        Delivery(2, "linear", 0.001, "in.dlq"), Path("s.yaml"),
+    )  # fmt: skip
+    stop, gate = threading.Event(), threading.Event()  # held until both lanes are queued
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    sink = SourceDispatcher(source, SINK, ["b:9092"], FakeDeadLetters(), stop, http_client=client,
+                            gate=gate)  # fmt: skip
+    runner = threading.Thread(target=sink.run)
+    runner.start()
+    deadline = time.monotonic() + 5
+    while len(sink._lanes) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gate.set()
+    while len(seen) < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    runner.join(5)
+
+    assert seen == ["a0", "b0", "a1", "b1", "a2", "b2"]
