@@ -154,7 +154,7 @@ def section(
              f"ceiling = {server_rate:,.0f} inserts/s / {ops:.1f} MongoDB commands per message"
              if ceiling else "no MongoDB command counted: no ceiling"),
         # The proposed target (docs/performance.md, End to end): the machine's CPU is the
-        # limit, not MongoDB: the cores this stack may use over its CPU per message.
+        # limit, not MongoDB: the cores idle polling leaves over a message's CPU above idle.
         Line(SECTION, "e2e highest steady rate vs CPU ceiling (proposed)", best, "msg/s",
              cpu_ceiling, at_least(0.8, "ratio"),
              f"CPU ceiling = the {spare:.2f} cores idle polling leaves / {above_idle_ms:.0f} ms "
@@ -210,7 +210,7 @@ def warm_up(driver: Driver, timeout_s: float = 60.0) -> None:
             f"the stack did not answer its first messages within {timeout_s:.0f} s "
             f"({phase.lost} unanswered, {phase.rejected} rejected)"
         )
-    driver.collect(driver.send(STEADY_RATE, 1.0), wait_s=10.0, settle_s=0.0)
+    driver.run(STEADY_RATE, 1.0, wait_s=10.0, settle_s=0.0)
 
 
 def search(

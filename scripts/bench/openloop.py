@@ -189,8 +189,8 @@ class Driver:
                 _example(phase, f"{sent.webhook.channel} {recipient}: no reply")
         return phase
 
-    def run(self, rate: float, seconds: float, wait_s: float) -> Phase:
-        return self.collect(self.send(rate, seconds), wait_s)
+    def run(self, rate: float, seconds: float, wait_s: float, settle_s: float = 0.5) -> Phase:
+        return self.collect(self.send(rate, seconds), wait_s, settle_s)
 
 
 def _example(phase: Phase, text: str, keep: int = 5) -> None:

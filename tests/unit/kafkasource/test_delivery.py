@@ -188,16 +188,22 @@ def dispatcher(
         seen.append(request.headers["ce-id"])
         return httpx.Response(next(answers))
 
+    sink = answering(answer, dead_letters, retry, stop or threading.Event(), on_commit=on_commit)
+    return sink, seen
+
+
+def answering(
+    answer: Any, dead_letters: FakeDeadLetters, retry: int, stop: threading.Event, **options: Any
+) -> SourceDispatcher:
+    """A dispatcher of source ``s`` whose sink answers with ``answer(request)``."""
     source = KafkaSource(
         "s", ("in",), "g", ("b:9092",), "earliest", "ordered", "fn",
         Delivery(retry, "linear", 0.001, "in.dlq"), Path("s.yaml"),
     )  # fmt: skip
     client = httpx.Client(transport=httpx.MockTransport(answer))
-    stop = stop or threading.Event()
-    sink = SourceDispatcher(
-        source, SINK, ["b:9092"], dead_letters, stop, on_commit=on_commit, http_client=client
+    return SourceDispatcher(
+        source, SINK, ["b:9092"], dead_letters, stop, http_client=client, **options
     )
-    return sink, seen
 
 
 def test_retries_then_delivers() -> None:
@@ -273,19 +279,9 @@ class FakeConsumer:
         self.closed = True
 
 
-def run_until_committed(stop: threading.Event, source: Any, committed: list[Any]) -> None:
-    runner = threading.Thread(target=source.run)
-    runner.start()
-    deadline = time.monotonic() + 5
-    while not committed and time.monotonic() < deadline:
-        time.sleep(0.01)
-    stop.set()
-    runner.join(5)
-
-
-def test_the_consumer_loop_delivers_and_commits_without_pausing_a_short_backlog(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def run_consumer_loop(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeConsumer, list[str], Any]:
+    """Run the loop over FakeConsumer's batch until a commit is made: the consumer, the event
+    ids the sink saw, the commits reported."""
     monkeypatch.setattr(dispatcher_module, "GroupConsumer", FakeConsumer)
     FakeConsumer.made.clear()
     committed: list[tuple[str, int, int]] = []
@@ -293,9 +289,22 @@ def test_the_consumer_loop_delivers_and_commits_without_pausing_a_short_backlog(
     source, seen = dispatcher(
         [200, 200], FakeDeadLetters(), stop=stop, on_commit=lambda *c: committed.append(c)
     )
-    run_until_committed(stop, source, committed)
-
+    runner = threading.Thread(target=source.run)
+    runner.start()
+    deadline = time.monotonic() + 5
+    while not committed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    runner.join(5)
     (consumer,) = FakeConsumer.made
+    return consumer, seen, committed
+
+
+def test_the_consumer_loop_delivers_and_commits_without_pausing_a_short_backlog(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer, seen, committed = run_consumer_loop(monkeypatch)
+
     assert seen == ["e1", "e2"]
     assert consumer.paused == consumer.resumed == []  # the partition is fetched meanwhile
     assert consumer.commits == [{("in", 1): 9}]  # the failed commit was made again
@@ -305,17 +314,9 @@ def test_the_consumer_loop_delivers_and_commits_without_pausing_a_short_backlog(
 def test_a_partition_is_paused_while_its_backlog_is_full_and_resumed_once_it_drains(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(dispatcher_module, "GroupConsumer", FakeConsumer)
     monkeypatch.setattr(dispatcher_module, "_QUEUE_LIMIT", 2)
-    FakeConsumer.made.clear()
-    committed: list[tuple[str, int, int]] = []
-    stop = threading.Event()
-    source, seen = dispatcher(
-        [200, 200], FakeDeadLetters(), stop=stop, on_commit=lambda *c: committed.append(c)
-    )
-    run_until_committed(stop, source, committed)
+    consumer, seen, committed = run_consumer_loop(monkeypatch)
 
-    (consumer,) = FakeConsumer.made
     assert seen == ["e1", "e2"]
     assert consumer.paused == consumer.resumed == [("in", 1)]
     assert committed == [("in", 1, 9)]
@@ -341,13 +342,7 @@ def test_a_failed_worker_stops_the_source_and_what_was_delivered_is_still_commit
             raise ValueError("a bug in the delivery path")  # not an HTTP failure
         return httpx.Response(200)
 
-    source = KafkaSource(
-        "s", ("in",), "g", ("b:9092",), "earliest", "ordered", "fn",
-        Delivery(2, "linear", 0.001, "in.dlq"), Path("s.yaml"),
-    )  # fmt: skip
-    client = httpx.Client(transport=httpx.MockTransport(answer))
-    sink = SourceDispatcher(source, SINK, ["b:9092"], FakeDeadLetters(), threading.Event(),
-                            http_client=client)  # fmt: skip
+    sink = answering(answer, FakeDeadLetters(), 2, threading.Event())
     with pytest.raises(RuntimeError, match="a worker failed"):
         sink.run()
 
@@ -383,14 +378,8 @@ def test_busy_partitions_take_turns_on_fewer_threads(monkeypatch: pytest.MonkeyP
         seen.append(request.headers["ce-id"])
         return httpx.Response(200)
 
-    source = KafkaSource(
-        "s", ("in",), "g", ("b:9092",), "earliest", "ordered", "fn",
-        Delivery(2, "linear", 0.001, "in.dlq"), Path("s.yaml"),
-    )  # fmt: skip
     stop, gate = threading.Event(), threading.Event()  # held until both lanes are queued
-    client = httpx.Client(transport=httpx.MockTransport(answer))
-    sink = SourceDispatcher(source, SINK, ["b:9092"], FakeDeadLetters(), stop, http_client=client,
-                            gate=gate)  # fmt: skip
+    sink = answering(answer, FakeDeadLetters(), 2, stop, gate=gate)
     runner = threading.Thread(target=sink.run)
     runner.start()
     deadline = time.monotonic() + 5
