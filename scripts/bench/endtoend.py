@@ -116,11 +116,10 @@ def section(
             f"{above_idle_ms:.0f} ms of CPU above that")  # fmt: skip
 
         ceiling_rates = [insert_rate(mongodb, options.ceiling_inserts)]
-        steps = search(driver, options, stack, say)
+        held = STEADY_RATE if _passed(steady) else None
+        steps = search(driver, options, stack, say, passed_below=held)
         ceiling_rates.append(insert_rate(mongodb, options.ceiling_inserts))
-        best = max((p.rate for p in steps if _passed(p)), default=None)
-        if best is None and _passed(steady):
-            best = STEADY_RATE
+        best = max((p.rate for p in steps if _passed(p)), default=held)
         server_rate = statistics.fmean(ceiling_rates)
         ops = cost.mongodb_ops_per_message
         ceiling = server_rate / ops if ops else None
@@ -214,10 +213,16 @@ def warm_up(driver: Driver, timeout_s: float = 60.0) -> None:
 
 
 def search(
-    driver: Driver, options: Options, stack: Stack, say: Callable[[str], None]
+    driver: Driver,
+    options: Options,
+    stack: Stack,
+    say: Callable[[str], None],
+    passed_below: float | None = None,
 ) -> list[Phase]:
+    """``passed_below``: a rate below ``first_rate`` already held (the steady phase); when the
+    first step fails, the bisection starts from it."""
     steps: list[Phase] = []
-    rate, best, failed = options.first_rate, None, None
+    rate, best, failed = options.first_rate, passed_below, None
     while rate <= options.max_rate:
         phase = _step(driver, rate, options, stack)
         steps.append(phase)

@@ -34,10 +34,14 @@ def options(refine: bool, growth: float) -> Any:
     )  # fmt: skip
 
 
-def search(limit: float, refine: bool, growth: float = 1.4) -> list[float]:
+def search(
+    limit: float, refine: bool, growth: float = 1.4, passed_below: float | None = None
+) -> list[float]:
     driver = Driver(limit)
     stack = SimpleNamespace(dispatcher=None)  # no dispatcher to wait quiet for
-    steps = endtoend.search(driver, options(refine, growth), stack, lambda _: None)
+    steps = endtoend.search(
+        driver, options(refine, growth), stack, lambda _: None, passed_below=passed_below
+    )
     assert [p.rate for p in steps] == driver.rates
     return driver.rates
 
@@ -52,6 +56,12 @@ def test_bisection_stops_when_the_gap_is_small_or_after_two_steps() -> None:
     assert search(29, refine=True) == [20, 28, 39, 34, 31]  # two steps at most
     assert search(20, refine=True) == [20, 28, 24, 22]
     assert search(10, refine=True) == [20]  # nothing passed: nothing to bisect
+
+
+def test_a_first_step_that_fails_bisects_down_to_the_steady_rate() -> None:
+    assert search(17, refine=True, passed_below=10) == [20, 15, 18]
+    assert search(12, refine=True, passed_below=10) == [20, 15, 12]
+    assert search(23, refine=True, passed_below=10) == [20, 28, 24, 22]  # not in the way
 
 
 def test_the_quick_search_does_not_bisect() -> None:
