@@ -10,6 +10,7 @@ import pytest
 from shared.catalog import by_name, functions
 from shared.deploy import __main__ as deploy
 from shared.deploy.bundle import Bundle, Document
+from shared.deploy.model import services
 from shared.deploy.schemas import Schemas, validate
 from shared.settings import specs
 
@@ -33,6 +34,20 @@ def test_overlay_is_valid(overlay: str, schemas: Schemas) -> None:
     assert kinds[:3] == ["ConfigMap", "Job", "KafkaSink"]
     services = {doc.name for doc in bundle.of_kind("Service")}
     assert services == {spec.name for spec in functions()}
+
+
+@pytest.mark.parametrize("overlay", ["staging", "production"])
+def test_every_channel_webhook_may_grow_as_far_as_the_others(overlay: str) -> None:
+    """A channel left out of an overlay's scaling patch keeps the base's bound (it happened to
+    messenger-webhook in production: 10 instances where the others had 30)."""
+    bundle = deploy.load(ROOT / "knative" / "overlays" / overlay)
+    bounds = {
+        svc.name: svc.scaling("max-scale")
+        for svc in services(bundle)
+        if by_name()[svc.name].role == "webhook"
+    }
+    assert len(bounds) == len([s for s in functions() if s.role == "webhook"])
+    assert len(set(bounds.values())) == 1, bounds
 
 
 def test_overlays_are_what_the_check_renders_by_default() -> None:
