@@ -47,10 +47,6 @@ class Deduplicator:
     def __init__(self, redis_url: str) -> None:
         self._url = redis_url
 
-    def seen(self, keys: Sequence[DedupeKey], counts: Sequence[str] = ()) -> set[str]:
-        """The keys already marked. Redis down → none (see the module docstring)."""
-        return self.read(keys, counts)[0]
-
     def read(
         self, keys: Sequence[DedupeKey], counts: Sequence[str] = ()
     ) -> tuple[set[str], dict[str, int]]:
