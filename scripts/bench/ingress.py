@@ -42,6 +42,7 @@ WARMUP_S = 1  # wrk takes whole seconds
 class Options:
     seconds: int  # per run (wrk takes whole seconds)
     pairs: int  # A B pairs
+    alone_runs: int  # clients-alone runs, one after each of the last pairs
     connections: int
     wrk_threads: int
 
@@ -98,7 +99,8 @@ def section(
             base_runs.append(load(f"baseline #{i + 1}", hello, files[f"run{i}"]))
             unique_runs.append(load(f"unique #{i + 1}", webhook, files[f"run{i}"]))
             # In the same rhythm: one measurement after the others drifts with the machine.
-            alone_runs.append(clients_alone(env, seconds=min(s, 5), threads=threads_of(env)))
+            if i >= options.pairs - options.alone_runs:
+                alone_runs.append(clients_alone(env, seconds=min(s, 5), threads=threads_of(env)))
         duplicate_run = load("duplicate", webhook, duplicate)
     finally:
         for running in started:

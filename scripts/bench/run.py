@@ -168,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             options = ingress.Options(
                 seconds=1 if quick else 10,  # wrk takes whole seconds
                 pairs=2 if quick else 3,
+                alone_runs=1 if quick else 3,
                 connections=8,
                 wrk_threads=2,
             )
