@@ -145,6 +145,12 @@ class Settings:
     webchat_token_ttl_s: int = setting(
         1800, "WEBCHAT_TOKEN_TTL_S", "visitor token lifetime", group="webhook"
     )
+    webchat_session_max_age_s: int = setting(
+        86400,
+        "WEBCHAT_SESSION_MAX_AGE_S",
+        "longest a visitor's session may be resumed (then the widget starts a new one)",
+        group="webhook",
+    )
     log_level: str = setting(
         "INFO", "LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", normalise=str.upper, group="core"
     )

@@ -6,7 +6,10 @@
   a fresh per-user budget) by choosing an id.
 - ``POST /sessions/resume`` with ``Authorization: Bearer <token>`` answers 200 with a new
   token for the same visitor and conversation: how a returning visitor keeps their identity
-  and history, for as long as they hold a token that has not expired.
+  and history, for as long as they hold a token that has not expired, up to
+  ``WEBCHAT_SESSION_MAX_AGE_S`` after the session started. Then it answers 401
+  ``session_expired`` (the widget starts a new session): a token that leaked cannot be kept
+  alive for ever by resuming it.
 - ``POST /messages`` with the token and ``{"client_message_id", "text", "attachments"?}``
   publishes one inbound message and answers 202. The client generates the id and resends with
   the same id until it gets an answer, so the id is the dedupe key. Limited per conversation
@@ -39,7 +42,7 @@ from shared.channels.webchat.account import CHANNEL, WebchatAccount
 from shared.channels.webchat.cors import accounts, cors_headers
 from shared.channels.webchat.tokens import IssuedToken, VisitorClaims
 from shared.dataclass import dataclass
-from shared.errors import BadRequest, Forbidden, RateLimited
+from shared.errors import BadRequest, Forbidden, RateLimited, Unauthorized
 from shared.ingress import Ingress
 from shared.models import InboundMessage, MediaRef, MessageKind, Sender
 from shared.ratelimit import Decision
@@ -131,7 +134,11 @@ def start_session(request: WebRequest, ingress: Ingress) -> WebResponse:
     cors = cors_headers(request.header("Origin"), account)
     _limit_sessions(account, request, ingress)
     issued = webchat_tokens.issue(
-        account, now=ingress.clock(), ttl_s=ingress.settings.webchat_token_ttl_s, name=session.name
+        account,
+        now=ingress.clock(),
+        ttl_s=ingress.settings.webchat_token_ttl_s,
+        name=session.name,
+        session_max_age_s=ingress.settings.webchat_session_max_age_s,
     )
     metrics.ingress_requests.labels(CHANNEL, "session").inc()
     log.info(
@@ -146,7 +153,8 @@ def start_session(request: WebRequest, ingress: Ingress) -> WebResponse:
 
 
 def resume_session(request: WebRequest, ingress: Ingress) -> WebResponse:
-    """A new token for the visitor and conversation of a token that is still valid."""
+    """A new token for the visitor and conversation of a token that is still valid, while
+    their session has time left."""
     claims, cors = access.visitor(request, ingress)
     account = accounts(ingress.tenants)[claims.site_key]
     _limit_sessions(account, request, ingress)
@@ -157,7 +165,16 @@ def resume_session(request: WebRequest, ingress: Ingress) -> WebResponse:
         visitor_id=claims.visitor_id,
         name=claims.name,
         conversation_id=claims.conversation_id,
+        session_started_at=claims.session_started_at,
+        session_max_age_s=ingress.settings.webchat_session_max_age_s,
     )
+    session_ends_at = claims.session_started_at + ingress.settings.webchat_session_max_age_s
+    if issued.claims.expires_at >= session_ends_at and claims.expires_at >= session_ends_at:
+        # The session's end caps both tokens: a new one would not last longer (and the widget,
+        # renewing before expiry, would ask again at once).
+        raise Unauthorized(
+            "the session has reached its maximum age: start a new one", code="session_expired"
+        )
     metrics.ingress_requests.labels(CHANNEL, "session_resumed").inc()
     return json_response(200, _session_body(issued), cors)
 

@@ -43,6 +43,9 @@ class VisitorClaims:
     issued_at: int
     expires_at: int
     name: str | None = None
+    # When the visitor's first token was issued: resumes carry it on (claim ``sst``; a token
+    # without one started its session when it was issued).
+    session_started_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,19 +66,29 @@ def issue(
     visitor_id: str | None = None,
     name: str | None = None,
     conversation_id: str | None = None,
+    session_started_at: int | None = None,
+    session_max_age_s: int | None = None,
 ) -> IssuedToken:
-    """A token for a new (or the given) conversation of ``visitor_id`` on ``account``'s site."""
+    """A token for a new (or the given) conversation of ``visitor_id`` on ``account``'s site.
+
+    A session started at ``session_started_at`` (now, for a new one) ends ``session_max_age_s``
+    later: no token of it expires after that, however often it is resumed."""
     import jwt
 
     issued_at = int(now)
+    started = issued_at if session_started_at is None else session_started_at
+    expires_at = issued_at + ttl_s
+    if session_max_age_s is not None:
+        expires_at = min(expires_at, started + session_max_age_s)
     claims = VisitorClaims(
         tenant_id=account.tenant_id,
         site_key=account.site_key,
         visitor_id=visitor_id or uuid.uuid4().hex,
         conversation_id=conversation_id or uuid.uuid4().hex,
         issued_at=issued_at,
-        expires_at=issued_at + ttl_s,
+        expires_at=expires_at,
         name=name,
+        session_started_at=started,
     )
     payload: dict[str, Any] = {
         "iss": ISSUER,
@@ -86,6 +99,7 @@ def issue(
         "cid": claims.conversation_id,
         "iat": claims.issued_at,
         "exp": claims.expires_at,
+        "sst": claims.session_started_at,
     }
     if name is not None:
         payload["name"] = name
@@ -162,6 +176,9 @@ def _checked(claims: dict[str, Any], account: WebchatAccount, now: float) -> Vis
         raise _invalid("cid must be a non-empty string")
     if name is not None and not isinstance(name, str):
         raise _invalid("name must be a string")
+    started = claims.get("sst", issued_at)
+    if not _is_int(started) or started > issued_at:
+        raise _invalid("sst must be an integer no later than iat")
     return VisitorClaims(
         tenant_id=account.tenant_id,
         site_key=account.site_key,
@@ -170,6 +187,7 @@ def _checked(claims: dict[str, Any], account: WebchatAccount, now: float) -> Vis
         issued_at=issued_at,
         expires_at=expires_at,
         name=name,
+        session_started_at=started,
     )
 
 

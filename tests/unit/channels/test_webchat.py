@@ -567,3 +567,53 @@ def test_a_public_attachment_url_is_fine() -> None:
     url = "https://cdn.example.com:8443/u/x.jpg"
     document = {"client_message_id": "m1", "attachments": [{"type": "image", "url": url}]}
     assert webchat.parse_message(document).attachments[0].url == url
+
+
+def test_a_session_can_be_resumed_only_until_its_maximum_age(
+    ingress: Ingress, clock: Clock
+) -> None:
+    """Resuming renews the token, not the session: a leaked token cannot be kept alive for
+    ever. The last token ends with the session, and resuming it is refused (the widget then
+    starts a new session)."""
+    settings = Settings()
+    ttl, max_age = settings.webchat_token_ttl_s, settings.webchat_session_max_age_s
+    session = start(ingress)
+    token, expires_at, renewals = session["token"], NOW + ttl, 0
+    for _ in range(2 * max_age // ttl):  # bounded: without an end it would never stop
+        clock.at = expires_at - 60  # the widget renews a minute before expiry
+        answer = respond(post("/sessions/resume", b"", Authorization=f"Bearer {token}"), ingress)
+        if answer.status != 200:
+            break
+        renewals += 1
+        assert answer.body["conversation_id"] == session["conversation_id"]
+        token = answer.body["token"]
+        claims = webchat_tokens.verify(token, ingress.tenants, now=clock.at)
+        assert claims.session_started_at == NOW
+        assert claims.expires_at <= NOW + max_age
+        expires_at = claims.expires_at
+    assert (answer.status, answer.body["error"]) == (401, "session_expired")
+    assert expires_at == NOW + max_age  # renewed up to the session's end, not past it
+    assert renewals == -(-(max_age - ttl) // (ttl - 60))
+    assert clock.at == NOW + max_age - 60  # refused while the last token was still valid
+    clock.at = NOW + max_age
+    expired = respond(post("/sessions/resume", b"", Authorization=f"Bearer {token}"), ingress)
+    assert (expired.status, expired.body["error"]) == (401, "token_expired")
+
+
+def test_a_token_from_before_session_ages_starts_its_session_when_issued(
+    ingress: Ingress,
+) -> None:
+    """Tokens issued before the ``sst`` claim existed stay valid: their session started at
+    their ``iat``."""
+    import jwt
+
+    account = next(iter(ingress.tenants.of("webchat").values()))
+    old = webchat_tokens.issue(account, now=NOW, ttl_s=600)
+    payload = jwt.decode(old.token, options={"verify_signature": False})
+    del payload["sst"]
+    token = jwt.encode(payload, account.token_secret.reveal(), algorithm="HS256")
+    assert webchat_tokens.verify(token, ingress.tenants, now=NOW).session_started_at == NOW
+    payload["sst"] = NOW + 1  # a session cannot start after its token
+    later = jwt.encode(payload, account.token_secret.reveal(), algorithm="HS256")
+    with pytest.raises(Unauthorized):
+        webchat_tokens.verify(later, ingress.tenants, now=NOW)
