@@ -47,6 +47,13 @@ def specs(audit_retention_days: int) -> tuple[IndexSpec, ...]:
             "tenant_updated",
             (("tenant_id", 1), ("updated_at", -1), ("_id", -1)),
         ),
+        # A GDPR export or erase finds the user's conversations by participant: without this
+        # it read every conversation of the tenant's channel.
+        IndexSpec(
+            "conversations",
+            "tenant_channel_participant",
+            (("tenant_id", 1), ("channel", 1), ("participant.id", 1)),
+        ),
         IndexSpec(
             "messages",
             "tenant_channel_message_id_unique",

@@ -131,6 +131,7 @@ def test_backup_then_restore_gives_back_every_document_and_index(
     assert summary["collections"]["messages"]["documents"] == 6
     assert summary["collections"]["conversations"]["indexes"] == [
         "tenant_channel_conversation_unique",
+        "tenant_channel_participant",
         "tenant_state_last_message",
         "tenant_updated",
     ]

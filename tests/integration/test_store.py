@@ -33,6 +33,10 @@ DOCUMENTED: dict[str, dict[str, tuple[list[tuple[str, int]], dict[str, Any]]]] =
         ),
         "tenant_state_last_message": ([("tenant_id", 1), ("state", 1), ("last_message_at", 1)], {}),
         "tenant_updated": ([("tenant_id", 1), ("updated_at", -1), ("_id", -1)], {}),
+        "tenant_channel_participant": (
+            [("tenant_id", 1), ("channel", 1), ("participant.id", 1)],
+            {},
+        ),
     },
     "messages": {
         "tenant_channel_message_id_unique": (
