@@ -9,7 +9,8 @@
   and history, for as long as they hold a token that has not expired, up to
   ``WEBCHAT_SESSION_MAX_AGE_S`` after the session started. Then it answers 401
   ``session_expired`` (the widget starts a new session): a token that leaked cannot be kept
-  alive for ever by resuming it.
+  alive for ever by resuming it. A token without a session start (issued before it existed,
+  or by a replica not yet updated during a rollout) starts its session at its ``iat``.
 - ``POST /messages`` with the token and ``{"client_message_id", "text", "attachments"?}``
   publishes one inbound message and answers 202. The client generates the id and resends with
   the same id until it gets an answer, so the id is the dedupe key. Limited per conversation
@@ -138,7 +139,7 @@ def start_session(request: WebRequest, ingress: Ingress) -> WebResponse:
         now=ingress.clock(),
         ttl_s=ingress.settings.webchat_token_ttl_s,
         name=session.name,
-        session_max_age_s=ingress.settings.webchat_session_max_age_s,
+        session_max_age_s=_session_max_age_s(ingress),
     )
     metrics.ingress_requests.labels(CHANNEL, "session").inc()
     log.info(
@@ -156,27 +157,37 @@ def resume_session(request: WebRequest, ingress: Ingress) -> WebResponse:
     """A new token for the visitor and conversation of a token that is still valid, while
     their session has time left."""
     claims, cors = access.visitor(request, ingress)
+    now, ttl_s = ingress.clock(), ingress.settings.webchat_token_ttl_s
+    max_age_s = _session_max_age_s(ingress)
+    ends_at = claims.session_start + max_age_s
+    if claims.expires_at >= ends_at and int(now) + ttl_s >= ends_at:
+        # The session's end caps both tokens: a new one would not last longer (and the widget,
+        # renewing before expiry, would ask again at once). Refused before it costs a slot of
+        # the session budget or a signature.
+        raise Unauthorized(
+            "the session has reached its maximum age: start a new one", code="session_expired"
+        )
     account = accounts(ingress.tenants)[claims.site_key]
     _limit_sessions(account, request, ingress)
     issued = webchat_tokens.issue(
         account,
-        now=ingress.clock(),
-        ttl_s=ingress.settings.webchat_token_ttl_s,
+        now=now,
+        ttl_s=ttl_s,
         visitor_id=claims.visitor_id,
         name=claims.name,
         conversation_id=claims.conversation_id,
-        session_started_at=claims.session_started_at,
-        session_max_age_s=ingress.settings.webchat_session_max_age_s,
+        session_started_at=claims.session_start,
+        session_max_age_s=max_age_s,
     )
-    session_ends_at = claims.session_started_at + ingress.settings.webchat_session_max_age_s
-    if issued.claims.expires_at >= session_ends_at and claims.expires_at >= session_ends_at:
-        # The session's end caps both tokens: a new one would not last longer (and the widget,
-        # renewing before expiry, would ask again at once).
-        raise Unauthorized(
-            "the session has reached its maximum age: start a new one", code="session_expired"
-        )
     metrics.ingress_requests.labels(CHANNEL, "session_resumed").inc()
     return json_response(200, _session_body(issued), cors)
+
+
+def _session_max_age_s(ingress: Ingress) -> int:
+    """``WEBCHAT_SESSION_MAX_AGE_S``, and never less than one token's lifetime: a session's
+    first token is whole, whatever the setting (0 would sign tokens that had expired)."""
+    settings = ingress.settings
+    return max(settings.webchat_session_max_age_s, settings.webchat_token_ttl_s)
 
 
 def _session_body(issued: IssuedToken) -> dict[str, str]:

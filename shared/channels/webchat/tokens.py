@@ -44,8 +44,12 @@ class VisitorClaims:
     expires_at: int
     name: str | None = None
     # When the visitor's first token was issued: resumes carry it on (claim ``sst``; a token
-    # without one started its session when it was issued).
-    session_started_at: int = 0
+    # without one started its session when it was issued: None).
+    session_started_at: int | None = None
+
+    @property
+    def session_start(self) -> int:
+        return self.issued_at if self.session_started_at is None else self.session_started_at
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,9 @@ def issue(
     import jwt
 
     issued_at = int(now)
-    started = issued_at if session_started_at is None else session_started_at
+    # Never after ``iat``: a replica whose clock runs behind the one that started the session
+    # would otherwise sign a token that verify refuses.
+    started = issued_at if session_started_at is None else min(session_started_at, issued_at)
     expires_at = issued_at + ttl_s
     if session_max_age_s is not None:
         expires_at = min(expires_at, started + session_max_age_s)

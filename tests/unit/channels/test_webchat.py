@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -580,7 +581,7 @@ def test_a_session_can_be_resumed_only_until_its_maximum_age(
     session = start(ingress)
     token, expires_at, renewals = session["token"], NOW + ttl, 0
     for _ in range(2 * max_age // ttl):  # bounded: without an end it would never stop
-        clock.at = expires_at - 60  # the widget renews a minute before expiry
+        clock.at = expires_at - 60  # renewed before expiry (the widget: 5 minutes before)
         answer = respond(post("/sessions/resume", b"", Authorization=f"Bearer {token}"), ingress)
         if answer.status != 200:
             break
@@ -617,3 +618,36 @@ def test_a_token_from_before_session_ages_starts_its_session_when_issued(
     later = jwt.encode(payload, account.token_secret.reveal(), algorithm="HS256")
     with pytest.raises(Unauthorized):
         webchat_tokens.verify(later, ingress.tenants, now=NOW)
+
+
+def test_a_session_never_starts_after_its_token_whatever_the_replicas_clocks(
+    ingress: Ingress, clock: Clock
+) -> None:
+    """A token started on a replica whose clock runs ahead (accepted up to MAX_CLOCK_SKEW_S),
+    resumed on one that runs behind: the new token's session starts no later than it does."""
+    account = next(iter(ingress.tenants.of("webchat").values()))
+    ahead = webchat_tokens.issue(account, now=NOW + 50, ttl_s=600)
+
+    answer = respond(post("/sessions/resume", b"", Authorization=f"Bearer {ahead.token}"), ingress)
+
+    assert answer.status == 200, answer.body
+    claims = webchat_tokens.verify(answer.body["token"], ingress.tenants, now=NOW)
+    assert claims.session_started_at == claims.issued_at == NOW
+
+
+def test_a_maximum_age_below_a_token_lifetime_still_gives_a_whole_first_token(
+    ingress: Ingress, clock: Clock
+) -> None:
+    """WEBCHAT_SESSION_MAX_AGE_S=0 (or below WEBCHAT_TOKEN_TTL_S) must not sign tokens that
+    have already expired, nor send the widget round a loop: one token, then a new session."""
+    ingress.settings = replace(ingress.settings, webchat_session_max_age_s=0)
+    ttl = ingress.settings.webchat_token_ttl_s
+    session = start(ingress)
+    assert webchat_tokens.verify(session["token"], ingress.tenants, now=NOW).expires_at == NOW + ttl
+
+    clock.at = NOW + ttl - 300
+    answer = respond(
+        post("/sessions/resume", b"", Authorization=f"Bearer {session['token']}"), ingress
+    )
+
+    assert (answer.status, answer.body["error"]) == (401, "session_expired")

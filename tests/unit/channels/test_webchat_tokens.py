@@ -84,7 +84,7 @@ def test_issue_and_verify_round_trip(tenants: TenantDirectory) -> None:
     assert issued.expires_at_rfc3339 == "2025-06-15T15:36:40Z"
     assert jwt.get_unverified_header(issued.token) == {"alg": "HS256", "typ": "JWT"}
     payload = jwt.decode(issued.token, options={"verify_signature": False})
-    assert payload == claims(sub="v-1", cid=verified.conversation_id, name="Ada")
+    assert payload == claims(sub="v-1", cid=verified.conversation_id, name="Ada", sst=NOW)
 
 
 def test_issue_generates_visitor_and_conversation_ids(tenants: TenantDirectory) -> None:
