@@ -15,7 +15,7 @@ import dataclasses
 import json
 from typing import Any
 
-from shared.models import InboundMessage
+from shared.models import InboundMessage, plain
 from shared.store.messages import with_text
 
 WITHHELD, SCREENED = "withheld", "screened"
@@ -52,8 +52,8 @@ def screened_fields(message: InboundMessage, text: str | None, *, redacted: bool
     raw = {k: v for k, v in message.raw.items() if k in RAW_IDS} if redacted else message.raw
     return {
         "text": shown.text,
-        "attachments": [dataclasses.asdict(a) for a in shown.attachments],
-        "location": dataclasses.asdict(message.location) if message.location else None,
+        "attachments": [plain(a) for a in shown.attachments],
+        "location": plain(message.location) if message.location else None,
         "raw": raw,
         "sender.name": None if redacted else message.sender.name,
         "processing.content": SCREENED,
