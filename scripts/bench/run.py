@@ -179,10 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lambda: ingress.section(options, env, work, secret, phone_number_id),
                 _planned("ingress", ingress.SECTION),
             )
-        # Counted (never timed) in a child process while the end-to-end stack starts.
+        # Counted (never timed) in a child process while the end-to-end stack starts; the
+        # worker memory of the cold-start section is measured meanwhile too (memory does not
+        # depend on sharing the cores; the stack's start is not a figure).
         counting = (
             turns.Pending(kafka.url, redis.url, mongodb.url, work) if "roundtrips" in only else None
         )
+        memory = coldstart.Memory(env, work, secret, phone_number_id) if "cold" in only else None
         if "e2e" in only:
             e2e = endtoend.Options(
                 steady_s=6.0 if quick else 30.0,
@@ -200,7 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "end_to_end",
                 "End to end on the whole local stack: webhook 2xx -> reply at the sandbox",
                 lambda: endtoend.section(
-                    e2e, work, lambda line: print(line, flush=True), ready=_waiting(counting)
+                    e2e,
+                    work,
+                    lambda line: print(line, flush=True),
+                    ready=_waiting(counting, memory),
                 ),
                 _planned("e2e", endtoend.SECTION),
             )
@@ -213,14 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _planned("roundtrips", turns.SECTION),
             )
         endtoend.stopped()  # its stack stopped while the round trips were counted
-        if "cold" in only:
+        if memory is not None:
             names = args.functions.split(",") if args.functions else discover(ROOT / "functions")
             runs = 1 if quick else 9
             run.section(
                 4,
                 "cold_start",
                 "Cold start and memory vs the bare function",
-                lambda: coldstart.section(names, env, work, runs, secret, phone_number_id),
+                lambda: coldstart.section(names, env, work, runs, memory),
                 _planned("cold", coldstart.SECTION, names),
             )
     except (servers.ServerError, launch.BenchError) as exc:
@@ -263,9 +269,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _waiting(counting: turns.Pending | None) -> Callable[[], None]:
-    """What the end-to-end section calls before it measures: the counting child done."""
-    return (lambda: None) if counting is None else counting.wait
+def _waiting(*pending: turns.Pending | coldstart.Memory | None) -> Callable[[], None]:
+    """What the end-to-end section calls before it measures: the counting child and the
+    memory measurement done."""
+
+    def wait() -> None:
+        for work in pending:
+            if work is not None:
+                work.wait()
+
+    return wait
 
 
 def _started(own: list[servers.Server], server: servers.Server) -> servers.Server:
