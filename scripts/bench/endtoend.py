@@ -83,9 +83,11 @@ def section(
     work: Path,
     say: Callable[[str], None],
     ready: Callable[[], None] = lambda: None,
+    meanwhile: str = "",
 ) -> tuple[list[Line], dict[str, Any]]:
     """``ready``: called once the stack is up, before the first message (what else runs
-    while the stack starts must be done before anything is measured)."""
+    while the stack starts must be done before anything is measured); ``meanwhile`` says
+    what that is, beside the stack's start time."""
     redis = servers.start_redis(log_path=work / "e2e-redis.log")
     started_log: list[str] = []
     env = {k: v for k, v in os.environ.items() if k not in NOT_PASSED}
@@ -99,7 +101,10 @@ def section(
     try:
         stack.claim()
         endpoints = stack.start()
-        say(f"the stack started in {time.monotonic() - t0:.1f} s (fresh MongoDB, standalone)")
+        say(
+            f"the stack started in {time.monotonic() - t0:.1f} s (fresh MongoDB, standalone"
+            + (f"; {meanwhile} meanwhile)" if meanwhile else ")")
+        )
         ready()
         driver = Driver(endpoints, SANDBOX_CHANNELS)
         mongodb = endpoints["mongodb"]["uri"]

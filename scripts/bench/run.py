@@ -207,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     work,
                     lambda line: print(line, flush=True),
                     ready=_waiting(counting, memory),
+                    meanwhile=_meanwhile(counting, memory),
                 ),
                 _planned("e2e", endtoend.SECTION),
             )
@@ -279,6 +280,12 @@ def _waiting(*pending: turns.Pending | coldstart.Memory | None) -> Callable[[], 
                 work.wait()
 
     return wait
+
+
+def _meanwhile(counting: turns.Pending | None, memory: coldstart.Memory | None) -> str:
+    """What runs beside the end-to-end stack's start (its start time says so)."""
+    pending = (("round trips counted", counting), ("worker memory measured", memory))
+    return " and ".join(what for what, work in pending if work is not None)
 
 
 def _started(own: list[servers.Server], server: servers.Server) -> servers.Server:
