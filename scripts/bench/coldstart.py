@@ -6,8 +6,8 @@ from bytecode compiled beforehand as the image ships it.
   health check's lazy client imports and connections included); the baseline: ``GET /``.
   Healthy is also shown less the import of the client libraries the health check loads (the
   proposed target, docs/performance.md), measured in a fresh interpreter after ``create_app``.
-  Launches are interleaved (the bare function before every four functions and at the end of
-  each round), medians.
+  Launches are interleaved (the bare function before every four functions and once more at
+  the end), medians.
 - ``create_app`` of every function in one interpreter: which heavy client libraries it loads
   (none should be: clients are made after gunicorn forks).
 - the worker's resident memory after 1,000 requests: ``whatsapp-webhook`` answering signed
@@ -20,8 +20,9 @@ from __future__ import annotations
 import contextlib
 import statistics
 import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,10 @@ def section(
     try:
         base_rss, webhook_rss = memory.result()
         rss_note = ""
-    except launch.BenchError as exc:  # the launch lines are still measured
+    except Exception as exc:  # reported on its lines; the launch lines are still measured
         base_rss = webhook_rss = None
-        rss_note = str(exc).splitlines()[0]
-        print(f"!!! {exc}")
+        rss_note = (str(exc).splitlines() or [type(exc).__name__])[0]
+        print(f"!!! worker memory not measured: {type(exc).__name__}: {exc}")
     targets = [BASELINE, *(launch.function_target(name) for name in functions)]
     launch.compile_bytecode(targets)
     order = launch_order(targets[1:], runs)
@@ -154,50 +155,75 @@ def section(
         },
         "heavy_modules": heavy,
         "worker_rss_mib": {"baseline": base_rss, "whatsapp-webhook": webhook_rss},
-        "did_not_start": [f"{name}: {why}" for name, why in failed.items()],
+        "did_not_start": [f"{name}: {why}" for name, why in failed.items()]
+        + ([f"worker memory: {rss_note}"] if rss_note else []),
     }
     return lines, data
 
 
 class Memory:
     """The worker RSS of ``whatsapp-webhook`` and of the bare function after
-    ``RSS_REQUESTS`` requests each, measured in a background thread from the moment it is
-    made. Memory, unlike time, does not depend on sharing the cores: the bench starts this
-    while it does untimed work (the end-to-end stack starting), never beside a timed line."""
+    ``RSS_REQUESTS`` requests each, measured in the background from the moment it is made.
+    Memory, unlike time, does not depend on sharing the cores: the bench starts this while it
+    does untimed work (the end-to-end stack starting), never beside a timed line."""
 
     def __init__(self, env: Mapping[str, str], work: Path, secret: str, phone_number_id: str):
-        self._pool = ThreadPoolExecutor(max_workers=2)
+        self._running: list[launch.Running] = []
+        self._closed = False
+        self._lock = threading.Lock()
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-memory")
+        self._future = pool.submit(self._measure, env, work, secret, phone_number_id)
+        pool.shutdown(wait=False)
+
+    def _measure(
+        self, env: Mapping[str, str], work: Path, secret: str, phone_number_id: str
+    ) -> tuple[float | None, float | None]:
         webhook = launch.function_target("whatsapp-webhook")
         launch.compile_bytecode([BASELINE, webhook])  # as the cold starts run them
         requests = [
             (body, {"Content-Type": "application/json", whatsapp.SIGNATURE_HEADER: signature})
             for signature, body in _signed(secret, phone_number_id, RSS_REQUESTS)
         ]
-        self._base = self._pool.submit(_rss_after, BASELINE, requests, env, work)
-        self._webhook = self._pool.submit(_rss_after, webhook, requests, env, work)
-        self._pool.shutdown(wait=False)
+        with ThreadPoolExecutor(max_workers=2) as both:
+            base = both.submit(_rss_after, BASELINE, requests, env, work, self._started)
+            hooked = both.submit(_rss_after, webhook, requests, env, work, self._started)
+            return base.result(), hooked.result()
+
+    def _started(self, running: launch.Running) -> None:
+        with self._lock:
+            self._running.append(running)
+            closed = self._closed
+        if closed:  # launched after close(): it is not wanted either
+            running.kill()
 
     def wait(self) -> None:
         """Until both are measured, whatever the outcome (the next section is timed)."""
-        for future in (self._base, self._webhook):
-            with contextlib.suppress(Exception):
-                future.result()
+        with contextlib.suppress(Exception):
+            self._future.result()
 
     def result(self) -> tuple[float | None, float | None]:
-        """The bare function's, then the webhook's, in MiB; raises what a measurement raised."""
-        self.wait()
-        return self._base.result(), self._webhook.result()
+        """The bare function's, then the webhook's, in MiB; raises what the measurement
+        raised."""
+        return self._future.result()
+
+    def close(self) -> None:
+        """Whatever it launched killed (the bench ending early); measured or not."""
+        with self._lock:
+            self._closed = True
+            running = list(self._running)
+        for process in running:
+            with contextlib.suppress(Exception):
+                process.kill()
 
 
 def launch_order(functions: Sequence[Target], runs: int) -> list[Target]:
     """``runs`` rounds of every function, the bare function before each ``BASELINE_EVERY`` of
-    them and once at the end of the round."""
+    them, and once more at the very end."""
     order: list[Target] = []
     for _ in range(runs):
         for start in range(0, len(functions), BASELINE_EVERY):
             order += [BASELINE, *functions[start : start + BASELINE_EVERY]]
-        order.append(BASELINE)
-    return order
+    return [*order, BASELINE]
 
 
 def _client_imports(
@@ -231,11 +257,16 @@ def _signed(secret: str, phone_number_id: str, count: int) -> list[tuple[str, by
 
 
 def _rss_after(
-    target: Target, requests: Sequence[load.Request], env: Mapping[str, str], work: Path
+    target: Target,
+    requests: Sequence[load.Request],
+    env: Mapping[str, str],
+    work: Path,
+    started: Callable[[launch.Running], None],
 ) -> float | None:
     """A fresh process: healthy, ``len(requests)`` POSTs from 4 client threads, then its
-    worker's resident memory in MiB."""
+    worker's resident memory in MiB. ``started``: told of the process as soon as it runs."""
     running = launch.start(target, servers.free_port(), env, work)
+    started(running)
     try:
         launch.wait_for(running, target.ready_path, lambda s: s == 200, launch.deadline(30))
         result = load.run(

@@ -12,6 +12,8 @@ import pytest
 from tests.unit.bench.support import bench_module
 
 endtoend = bench_module("endtoend")
+run = bench_module("run")
+REQUESTS_COUNT = "flask_http_request_duration_seconds_count"
 
 METRICS = """\
 # HELP flask_http_request_duration_seconds Flask HTTP request duration in seconds
@@ -62,3 +64,15 @@ def test_a_handlers_posts_come_from_one_scrape(metrics_url: tuple[str, list[str]
 def test_a_server_that_does_not_answer_has_no_samples() -> None:
     found = endtoend._scrape("http://127.0.0.1:9/metrics", "a_total", "b_sum")
     assert found == {"a_total": {}, "b_sum": {}}
+
+
+def test_a_counter_is_read_by_its_total_and_labels(metrics_url: tuple[str, list[str]]) -> None:
+    url, _ = metrics_url
+    found = endtoend._scrape(url, REQUESTS_COUNT)
+    assert found[REQUESTS_COUNT][(("method", "GET"), ("path", "/metrics"), ("status", "200"))] == 40
+
+
+def test_the_stacks_start_time_says_what_ran_beside_it() -> None:
+    assert run._meanwhile(None, None) == ""
+    assert run._meanwhile(object(), None) == "round trips counted"
+    assert run._meanwhile(object(), object()) == ("round trips counted and worker memory measured")
