@@ -15,9 +15,10 @@ Prometheus (it would scrape during the runs) and the per-tenant and per-user bot
    steady phase) over the CPU a message costs above idle at the highest rate held (the
    proposed target; the steady phase's cost when no step of the search held).
 4. The highest steady rate: rising steps, each held for a while; a step passes with every
-   message accepted and answered once and p99 ≤ 1 s. Each step's CPU is measured from its
-   first message until the stack is quiet again (all it caused, the slower consumers
-   included): the cores it kept busy and a message's CPU above idle at that rate.
+   message accepted and answered once and p99 ≤ 1 s. Each step's CPU is measured from just
+   before its first message until the stack is quiet again (all it caused, the slower
+   consumers included): the cores busy on average over that window (longer than the step, so
+   below what the step's own seconds kept busy) and a message's CPU above idle at that rate.
 """
 
 from __future__ import annotations
@@ -140,8 +141,9 @@ def section(
         server_rate = statistics.fmean(ceiling_rates)
         ops = cost.mongodb_ops_per_message
         ceiling = server_rate / ops if ops else None
-        # What a message costs at the highest rate held: the steady phase's 10 msg/s leaves
-        # most of its window to idle polling, and contention grows with the rate.
+        # What a message costs at the rate the ceiling is compared with: at 10 msg/s the
+        # messages' own CPU is a small share beside idle polling (measured apart and
+        # subtracted, so its noise lands on the message), and the cost moves with the rate.
         costed_rate, costed_ms = _cost_at(steps, best, idle_cores) or (STEADY_RATE, above_idle_ms)
         spare = CORES - idle_cores
         cpu_ceiling = spare * 1000 / costed_ms if costed_ms > 0 and spare > 0 else None
